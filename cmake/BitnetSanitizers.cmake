@@ -1,0 +1,7 @@
+function(bitnet_set_sanitizers target)
+  if(BITNET_SANITIZE)
+    string(REPLACE ";" "," _san "${BITNET_SANITIZE}")
+    target_compile_options(${target} PRIVATE -fsanitize=${_san} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${_san})
+  endif()
+endfunction()

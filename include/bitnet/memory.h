@@ -1,0 +1,152 @@
+// bitnet-models: memory requirements (api.md §1, §3). Bytes are the source of truth; *_mb() round up.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bitnet/types.h"
+
+namespace bitnet {
+
+// MiB, rounded up: 1 byte is 1 MiB, never 0 (the original sketch truncated with integer division).
+constexpr std::uint64_t bytes_to_mib_ceil(std::uint64_t bytes) noexcept {
+  return bytes / (1024 * 1024) + (bytes % (1024 * 1024) != 0 ? 1 : 0);
+}
+
+// Where a part's bytes live.
+enum class MemoryKind : std::uint8_t {
+  kAnonymous,  // malloc'd host memory (counted in RSS once touched)
+  kMapped,     // file-backed pages of the mapped model (shared, reclaimable)
+  kPinned,     // pinned host memory (CUDA_Host): in RSS, neither anon nor file
+  kDevice,     // GPU memory
+};
+std::string_view memory_kind_name(MemoryKind k) noexcept;  // "anonymous", "mapped", "pinned", "device"
+
+// One term of a segment: a llama.cpp buffer, a work buffer, a tokenizer ...
+struct MemoryPart {
+  std::string name;     // "CPU_Mapped", "kv_cache", "compute_buffer", ...
+  std::string device;   // "cpu", "cuda:0"
+  MemoryKind kind = MemoryKind::kAnonymous;
+  std::uint64_t bytes = 0;           // reserved
+  std::uint64_t resident_bytes = 0;  // what becomes resident at the serving peak (<= bytes unless transient)
+  Basis basis = Basis::kExact;
+  std::string source;   // upstream code or measurement behind the number
+};
+
+struct MemorySegment {
+  std::uint64_t cpu_bytes = 0;               // anonymous (and pinned) host memory
+  std::optional<std::uint64_t> gpu_bytes;    // device memory; absent when no GPU is involved
+  std::uint64_t shared_bytes = 0;            // file-backed mapped pages
+  double peak_multiplier = 1.0;              // peak / steady state, derived, never guessed
+  std::vector<MemoryPart> parts;
+
+  std::uint64_t cpu_mb() const noexcept { return bytes_to_mib_ceil(cpu_bytes); }
+  std::optional<std::uint64_t> gpu_mb() const noexcept {
+    return gpu_bytes ? std::optional<std::uint64_t>(bytes_to_mib_ceil(*gpu_bytes)) : std::nullopt;
+  }
+  std::uint64_t shared_mb() const noexcept { return bytes_to_mib_ceil(shared_bytes); }
+  std::uint64_t host_bytes() const noexcept { return cpu_bytes + shared_bytes; }
+};
+
+struct OptimizationSuggestion {
+  std::string id;          // stable identifier: "kv_q8_0", "flash_attn_on", ...
+  std::string text;        // what to do, in the user's terms
+  std::string flags;       // the llama.cpp flags that do it, e.g. "-ctk q8_0 -ctv q8_0 -fa on"
+  std::int64_t saves_bytes = 0;  // peak host+device bytes saved (negative: costs more)
+};
+
+struct MemoryRecommendations {
+  std::uint64_t min_system_ram = 0;
+  std::uint64_t recommended_system_ram = 0;
+  std::optional<std::uint64_t> min_gpu_memory;
+  std::optional<std::uint64_t> recommended_gpu_memory;
+  std::uint64_t swap_requirements = 0;
+  std::vector<OptimizationSuggestion> optimization_suggestions;
+};
+
+enum class FlashAttn : std::uint8_t { kOff, kOn, kAuto };
+std::string_view flash_attn_name(FlashAttn f) noexcept;  // "off", "on", "auto"
+
+// The runtime settings (api.md §2; llama.cpp's names and meanings).
+struct RuntimeConfig {
+  std::uint32_t max_batch_size = 1;        // -np: concurrent sequences
+  std::uint32_t max_sequence_length = 0;   // tokens per sequence; used only when n_ctx is 0
+  std::uint32_t n_ctx = 4096;              // -c: total KV cells over all sequences; 0 = see below
+  // n_ctx resolution: n_ctx if set, else max_sequence_length * max_batch_size if set,
+  // else the model's training context.
+  std::uint32_t n_batch = 2048;            // -b
+  std::uint32_t n_ubatch = 512;            // -ub
+  bool kv_unified = false;                 // -kvu
+  Precision kv_cache_precision = Precision::kF16;   // K and V, unless overridden below
+  std::optional<Precision> type_k;         // -ctk
+  std::optional<Precision> type_v;         // -ctv
+  Precision activation_precision = Precision::kF32; // llama.cpp computes activations in f32
+  FlashAttn flash_attn = FlashAttn::kAuto; // -fa
+  bool mmap = true;                        // --mmap / --no-mmap
+  std::optional<std::int32_t> n_gpu_layers;  // -ngl; default 0 on cpu, all on a GPU
+  bool no_kv_offload = false;              // -nkvo
+  std::uint32_t n_threads = 0;             // -t; 0 = the runtime's default
+  std::uint32_t n_outputs_max = 0;         // logits rows reserved; 0 = the runtime profile's rule
+  bool repack = true;                      // CPU weight repacking (llama.cpp's default)
+  Device device;                           // --device
+  std::string runtime = "llama.cpp";       // --runtime: llama.cpp | bitnet.cpp | native
+
+  Precision effective_type_k() const noexcept { return type_k.value_or(kv_cache_precision); }
+  Precision effective_type_v() const noexcept { return type_v.value_or(kv_cache_precision); }
+};
+
+struct MemoryAnalysisConfig {
+  Device device;                  // overrides runtime.device when set explicitly by the caller
+  RuntimeConfig runtime;
+  double safety_margin = 0.10;    // recommended = minimum * (1 + safety_margin)
+  bool include_system_overhead = true;
+  bool detailed_breakdown = true; // keep the parts of each segment
+  bool suggestions = true;        // search alternatives for optimization_suggestions
+  std::optional<std::uint64_t> available_ram;   // for "largest context that fits"; default: none
+  std::optional<std::uint64_t> available_vram;
+};
+
+// The settings as the runtime resolves them (echoed as "config" in JSON).
+struct ResolvedConfig {
+  std::string device = "cpu";
+  std::string runtime = "llama.cpp";
+  std::uint32_t n_ctx = 0;
+  std::uint32_t n_ctx_seq = 0;     // cells per stream
+  std::uint32_t n_batch = 0;
+  std::uint32_t n_ubatch = 0;
+  std::uint32_t n_seq = 1;
+  bool kv_unified = false;
+  Precision type_k = Precision::kF16;
+  Precision type_v = Precision::kF16;
+  bool flash_attn = false;
+  bool mmap = true;
+  std::int32_t n_gpu_layers = 0;
+  std::uint32_t n_threads = 0;
+};
+
+struct DetailedMemoryRequirements {
+  MemorySegment model_weights;
+  MemorySegment kv_cache;
+  MemorySegment activations;
+  MemorySegment quantization_overhead;
+  MemorySegment system_overhead;
+  MemorySegment total;        // sum of the reservations
+  MemorySegment peak_usage;   // what becomes resident at the serving peak
+  MemoryRecommendations recommendations;
+  ResolvedConfig config;
+  std::vector<std::string> warnings;
+};
+
+// The original request's summary, now derived from DetailedMemoryRequirements.
+struct MemoryRequirements {
+  std::uint64_t total_mb = 0;
+  std::optional<std::uint64_t> gpu_memory_mb;
+  std::uint64_t cpu_memory_mb = 0;
+  std::uint64_t kv_cache_mb = 0;
+  std::uint64_t activation_mb = 0;
+  std::uint64_t headroom_mb = 0;
+};
+
+}  // namespace bitnet
