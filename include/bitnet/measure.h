@@ -1,0 +1,70 @@
+// bitnet-models: loading for real and measuring what it used (api.md §1; the loader issue).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bitnet/error.h"
+#include "bitnet/memory.h"
+#include "bitnet/model_info.h"
+
+namespace bitnet {
+
+class ProductionModelLoader;
+
+struct LoadOptions {
+  MemoryAnalysisConfig analysis;      // the plan to commit (runtime "native" is used for the buffers)
+  bool populate = true;               // prefault the mapped file (MAP_POPULATE)
+  bool mlock = false;
+  bool force = false;                 // load even when the pre-flight check says it will not fit
+  std::optional<std::uint64_t> memory_limit;  // override the detected limit (tests)
+  bool progress = true;               // progress bar on stderr when it is a terminal
+};
+
+// A tensor as an engine sees it.
+struct TensorView {
+  std::string name;
+  QuantizationType type = QuantizationType::kUnknown;
+  std::uint32_t n_dims = 0;
+  std::array<std::uint64_t, 4> ne{1, 1, 1, 1};
+  std::span<const std::byte> data;
+};
+
+// A loaded model: mapped (or read) weights and the committed KV cache and activation arena.
+class LoadedModel {
+ public:
+  const ModelStructureInfo& info() const noexcept;
+  const std::vector<TensorView>& tensors() const noexcept;
+  std::span<std::byte> kv_cache() noexcept;
+  std::span<std::byte> activations() noexcept;
+  const DetailedMemoryRequirements& plan() const noexcept;  // what was predicted for this load
+
+  ~LoadedModel();
+  LoadedModel(LoadedModel&&) noexcept;
+  LoadedModel& operator=(LoadedModel&&) noexcept;
+  struct Impl;
+  explicit LoadedModel(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct MeasuredMemory {
+  std::uint64_t rss_bytes = 0;        // VmRSS
+  std::uint64_t hwm_bytes = 0;        // VmHWM (peak)
+  std::uint64_t rss_anon_bytes = 0;   // RssAnon
+  std::uint64_t rss_file_bytes = 0;   // RssFile
+  std::uint64_t rss_shmem_bytes = 0;  // RssShmem
+  std::optional<std::uint64_t> pss_bytes;       // smaps_rollup; absent where unreadable
+  std::optional<std::uint64_t> gpu_bytes;       // NVML; absent without a GPU
+};
+
+// Reads the current process's memory (/proc/self/status, /proc/self/smaps_rollup, NVML).
+Result<MeasuredMemory> measure_process_memory();
+Result<MeasuredMemory> measure_actual_memory_usage(const LoadedModel& model);
+
+}  // namespace bitnet
