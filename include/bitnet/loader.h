@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "bitnet/error.h"
+#include "bitnet/measure.h"
 #include "bitnet/memory.h"
 #include "bitnet/model_info.h"
 #include "bitnet/types.h"
@@ -31,6 +32,10 @@ class ProductionModelLoader {
   // Every segment, with parts, peak and recommendations. Reuses the analysis done at open.
   Result<DetailedMemoryRequirements> get_detailed_memory_requirements(
       const MemoryAnalysisConfig& config) const;
+
+  // Maps (or reads) the weights and commits the planned KV cache and activation arena; refuses,
+  // before any large allocation, a plan that the machine cannot hold (unless options.force).
+  Result<LoadedModel> load(const LoadOptions& options = {}) const;
 
   ~ProductionModelLoader();
   ProductionModelLoader(ProductionModelLoader&&) noexcept;
