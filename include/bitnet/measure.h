@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <optional>
 #include <span>
@@ -63,8 +64,32 @@ struct MeasuredMemory {
   std::optional<std::uint64_t> gpu_bytes;       // NVML; absent without a GPU
 };
 
+// Predicted vs actual, per segment (bitnet-mem validate).
+struct ValidationRow {
+  std::string segment;            // model_weights, kv_cache, activations, quantization_overhead, system_overhead, total
+  std::uint64_t predicted_bytes = 0;
+  std::uint64_t actual_bytes = 0;
+  double error = 0.0;             // (predicted - actual) / actual
+  bool within_tolerance = false;
+};
+
+struct ValidationReport {
+  DetailedMemoryRequirements predicted;
+  std::vector<ValidationRow> rows;
+  MemorySegment actual_model_weights, actual_kv_cache, actual_activations,
+      actual_quantization_overhead, actual_system_overhead, actual_total;  // same shape as predicted
+  MeasuredMemory before_load;     // process memory before loading
+  MeasuredMemory after_load;      // after load, buffers committed
+  double tolerance = 0.05;
+  bool passed = false;
+};
+
 // Reads the current process's memory (/proc/self/status, /proc/self/smaps_rollup, NVML).
 Result<MeasuredMemory> measure_process_memory();
 Result<MeasuredMemory> measure_actual_memory_usage(const LoadedModel& model);
+
+// Loads with the native runtime profile, measures, and compares every segment and the total.
+Result<ValidationReport> validate_model(const ProductionModelLoader& loader, const LoadOptions& options,
+                                        double tolerance = 0.05);
 
 }  // namespace bitnet
