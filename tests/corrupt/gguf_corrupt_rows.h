@@ -357,4 +357,35 @@ inline std::vector<Row> gguf_corrupt_rows() {
   return rows;
 }
 
+// Valid seeds for the fuzzer (the replay test expects them to parse in full mode).
+inline std::vector<std::pair<std::string, std::string>> gguf_valid_seeds() {
+  using detail::GgufWriter;
+  std::vector<std::pair<std::string, std::string>> seeds;
+  seeds.emplace_back("valid_base", base_file());
+  {
+    GgufWriter w(2);
+    w.set_alignment(64);
+    w.add_u32("general.alignment", 64);
+    w.add_string("general.architecture", "bitnet-b1.58");
+    w.add_u8("u8", 1);
+    w.add_i8("i8", -1);
+    w.add_u16("u16", 2);
+    w.add_i16("i16", -2);
+    w.add_i32("i32", -3);
+    w.add_u64("u64", 4);
+    w.add_i64("i64", -4);
+    w.add_f64("f64", 0.5);
+    w.add_bool_array("bools", {true, false});
+    w.add_f32_array("floats", {1.0f});
+    w.add_u32_array("counts", {1, 2});
+    // [[1, 2], [], ["a"]]
+    w.raw_kv_bytes(enc_str("nested") + le32(9) + le32(9) + le64(3) + le32(4) + le64(2) + le32(1) + le32(2) +
+                   le32(0) + le64(0) + le32(8) + le64(1) + enc_str("a"));
+    w.add_tensor("blk.0.attn_q.weight", 36, {256, 128}, 256 * 128 / 4 + 32);
+    w.add_tensor("blk.0.ffn_down.weight", 39, {512, 64, 2, 1}, 1024);
+    seeds.emplace_back("valid_v2_align64_all_types", file_of(w));
+  }
+  return seeds;
+}
+
 }  // namespace bitnet::corrupt
