@@ -143,18 +143,20 @@ std::string elem_field(std::string_view key, std::uint64_t k) {
   return printable(key) + "[" + std::to_string(k) + "]";
 }
 
-// The hot loop of the parse (tokens, merges): walks `count` length-prefixed strings. Returns the
-// index of the first string that does not fit, or `count`.
+// The hot loop of the parse (tokens, merges): walks `count` length-prefixed strings, leaving `pos`
+// after the last one. Returns the index of the first string that does not fit (with `pos` at its
+// length prefix), or `count`.
 std::uint64_t skip_strings(const std::byte* d, std::uint64_t n, std::uint64_t& pos,
                            std::uint64_t count) noexcept {
   std::uint64_t p = pos;
   for (std::uint64_t k = 0; k < count; ++k) {
-    if (n - p < 8) return k;
-    const auto len = load<std::uint64_t>(d + p);
-    if (len > n - p - 8) return k;
-    p += 8 + len;
-    pos = p;
+    if (n - p < 8 || load<std::uint64_t>(d + p) > n - p - 8) {
+      pos = p;
+      return k;
+    }
+    p += 8 + load<std::uint64_t>(d + p);
   }
+  pos = p;
   return count;
 }
 
