@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -120,12 +121,22 @@ template <class F>
 Status GgufFile::for_each_string(const GgufKv& kv, F&& f) const {
   const GgufValue& v = kv.value;
   if (v.type != GgufType::kArray || v.elem_type != GgufType::kString)
-    return Error{Errc::kTypeMismatch, "not an array of strings", kv.key_offset, std::string(kv.key), {}};
+    return Error{Errc::kTypeMismatch, "not an array of strings", kv.key_offset, std::string(kv.key),
+                 "the metadata value has the wrong type; re-convert the model"};
+  // The parse checked every length; these checks only guard against a kv of another buffer.
+  const auto bad = [&] {
+    return Error{Errc::kInternal, "string array lies outside the parsed buffer", v.data_offset,
+                 std::string(kv.key), "pass a key-value pair of this file"};
+  };
+  if (v.data_offset > bytes.size() || v.data_bytes > bytes.size() - v.data_offset) return bad();
+  const std::uint64_t end = v.data_offset + v.data_bytes;
   std::uint64_t pos = v.data_offset;
   for (std::uint64_t k = 0; k < v.count; ++k) {
     std::uint64_t len = 0;
-    std::memcpy(&len, bytes.data() + pos, 8);  // bounds were checked at parse
+    if (end - pos < 8) return bad();
+    std::memcpy(&len, bytes.data() + pos, 8);
     pos += 8;
+    if (len > end - pos) return bad();
     f(std::string_view(reinterpret_cast<const char*>(bytes.data() + pos), len));
     pos += len;
   }
