@@ -189,7 +189,8 @@ INSTANTIATE_TEST_SUITE_P(Rows, GgufCorruptRow, ::testing::ValuesIn(corrupt::gguf
                          [](const ::testing::TestParamInfo<Row>& i) { return i.param.name; });
 
 TEST(GgufCorrupt, ByteSwappedVersionSaysBigEndian) {
-  auto f = parse_gguf(as_bytes(corrupt::patched(corrupt::base_file(), 4, std::uint32_t{0x03000000})));
+  const std::string b = corrupt::patched(corrupt::base_file(), 4, std::uint32_t{0x03000000});
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_FALSE(f);
   EXPECT_NE(f.error().message.find("big-endian"), std::string::npos) << f.error().message;
 }
@@ -200,7 +201,8 @@ TEST(GgufCorrupt, HugeKeyIsNotCopiedIntoTheError) {
   GgufWriter w;
   w.add_u8(key, 1);
   w.add_u8(key, 2);
-  auto f = parse_gguf(as_bytes(corrupt::file_of(w)));
+  const std::string b = corrupt::file_of(w);
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_FALSE(f);
   EXPECT_EQ(f.error().code, Errc::kMalformed);
   EXPECT_EQ(f.error().offset, corrupt::kPrefixBytes + 8 + key.size() + 4 + 1);

@@ -40,7 +40,8 @@ TEST(GgufReader, Version2HasTheSameLayout) {
   GgufWriter w(2);
   w.add_string("general.architecture", "llama");
   w.add_tensor("a", 0, {4}, 16);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ(f->version, 2u);
   EXPECT_EQ(*f->get_string("general.architecture"), "llama");
@@ -66,7 +67,8 @@ TEST(GgufReader, EveryValueType) {
   w.add_f32_array("arr_f32", {1.0f, 2.0f});
   w.add_bool_array("arr_bool", {true, false, true});
   w.add_string_array("arr_str", {"", "x"});
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   ASSERT_EQ(f->kvs.size(), 16u);
   EXPECT_EQ(f->find("u8")->value.type, GgufType::kU8);
@@ -148,7 +150,8 @@ TEST(GgufReader, NestedArraysUpToTheDepthLimit) {
   w.raw_kv_bytes(enc_str("deep") + deep);
   w.raw_kv_bytes(enc_str("mixed") + mixed);
   w.add_u8("after", 5);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   const GgufValue& d = f->find("deep")->value;
   EXPECT_EQ(d.elem_type, GgufType::kArray);
@@ -195,7 +198,8 @@ TEST(GgufReader, Alignment64) {
   w.add_tensor("a", 0, {3}, 12);    // -> 64
   w.add_tensor("b", 1, {40}, 80);   // -> 128
   w.add_tensor("c", 0, {2, 2, 2, 2}, 64);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ(f->alignment, 64u);
   // 24 + kv (8 + 17 + 4 + 4 = 33) + 3 infos (8+1+4+8+4+8 = 33, 33, 8+1+4+32+4+8 = 57) = 180 -> 192.
@@ -213,7 +217,8 @@ TEST(GgufReader, Alignment64) {
   w2.set_alignment(64);
   w2.add_u32("general.alignment", 64);
   w2.add_tensor_at("a", 0, {8}, 32);
-  auto g = parse_gguf(as_bytes(file_of(w2)));
+  const std::string b2 = file_of(w2);
+  auto g = parse_gguf(as_bytes(b2));
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().code, Errc::kMalformed);
   EXPECT_EQ(g.error().offset, 24u + 33 + 8 + 1 + 4 + 8 + 4);
