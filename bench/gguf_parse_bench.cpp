@@ -62,7 +62,8 @@ const std::string& model_header() {
     // Token lengths 1..12 (mean 6.5), merges "x y" with parts of 1..8 (mean 10 bytes): about the
     // 1.0 MB and 2.6 MB of text of the real llama-3 arrays.
     Rng r;
-    w.add_string_array_fn("tokenizer.ggml.tokens", kVocab, [&](std::uint64_t) { return word(r, 1, 12); });
+    w.add_string_array_fn("tokenizer.ggml.tokens", kVocab,
+                          [&](std::uint64_t) { return word(r, 1, 12); });
     w.add_i32_array("tokenizer.ggml.token_type", std::vector<std::int32_t>(kVocab, 1));
     w.add_string_array_fn("tokenizer.ggml.merges", kMerges, [&](std::uint64_t) {
       std::string m = word(r, 1, 8);
@@ -121,8 +122,10 @@ struct Walker {
     return v;
   }
   void skip(std::uint64_t k) {
-    if (k > n - p) ok = false;
-    else p += k;
+    if (k > n - p)
+      ok = false;
+    else
+      p += k;
   }
   void str() { skip(u64()); }
   void value(std::uint32_t type) {

@@ -1,7 +1,7 @@
-// GGUF reader: bytes only, no model semantics (memory-model.md §1). Every count, length and offset is
-// checked against the bytes that remain before it is used; nothing is allocated in proportion to a
-// declared count, only in proportion to the bytes actually present. Views (string_view) point into
-// the caller's buffer, which must outlive the GgufFile.
+// GGUF reader: bytes only, no model semantics (memory-model.md §1). Every count, length and offset
+// is checked against the bytes that remain before it is used; nothing is allocated in proportion to
+// a declared count, only in proportion to the bytes actually present. Views (string_view) point
+// into the caller's buffer, which must outlive the GgufFile.
 //
 // What parse_gguf checks: magic; version 2 or 3 (1, > 3 and byte-swapped/big-endian files are
 // reported); counts against the bytes left; every key and value, arrays nested up to
@@ -14,8 +14,8 @@
 #pragma once
 
 #include <array>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -28,8 +28,19 @@
 namespace bitnet::detail {
 
 enum class GgufType : std::uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 std::string_view gguf_type_name(GgufType t) noexcept;
 // Size in bytes of a fixed-size scalar type; 0 for string and array.
@@ -38,14 +49,14 @@ std::uint32_t gguf_scalar_size(GgufType t) noexcept;
 // A metadata value. Scalars are decoded; strings are views; arrays stay lazy (offset + count).
 struct GgufValue {
   GgufType type = GgufType::kU8;
-  std::uint64_t offset = 0;     // absolute offset of the value's first byte
-  std::uint64_t u = 0;          // unsigned integers and bool
-  std::int64_t i = 0;           // signed integers
-  double f = 0.0;               // f32 / f64
-  std::string_view str;         // string
+  std::uint64_t offset = 0;  // absolute offset of the value's first byte
+  std::uint64_t u = 0;       // unsigned integers and bool
+  std::int64_t i = 0;        // signed integers
+  double f = 0.0;            // f32 / f64
+  std::string_view str;      // string
   // Arrays.
   GgufType elem_type = GgufType::kU8;
-  std::uint64_t count = 0;      // number of elements
+  std::uint64_t count = 0;        // number of elements
   std::uint64_t data_offset = 0;  // absolute offset of the first element
   std::uint64_t data_bytes = 0;   // total bytes of the elements (strings: length prefixes included)
 
@@ -69,8 +80,8 @@ struct GgufTensorInfo {
   std::uint32_t n_dims = 0;
   std::array<std::uint64_t, 4> ne{1, 1, 1, 1};
   std::uint32_t type_id = 0;
-  std::uint64_t offset = 0;       // relative to data_offset
-  std::uint64_t offset_field = 0; // absolute offset of the u64 offset field (for messages)
+  std::uint64_t offset = 0;        // relative to data_offset
+  std::uint64_t offset_field = 0;  // absolute offset of the u64 offset field (for messages)
 };
 
 struct GgufParseOptions {

@@ -1,6 +1,8 @@
 // Positive cases of the GGUF reader: version 2, every value type, nested arrays, lazy string
 // arrays, header-only prefixes, alignment 64, and the typed accessors. Expected values and offsets
 // are written out from the GGUF encoding (memory-model.md §1), not read back from the reader.
+#include "format/gguf_reader.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "format/gguf_reader.h"
 #include "format/mapped_file.h"
 #include "synth/gguf_writer.h"
 
@@ -195,8 +196,8 @@ TEST(GgufReader, Alignment64) {
   GgufWriter w;
   w.set_alignment(64);
   w.add_u32("general.alignment", 64);
-  w.add_tensor("a", 0, {3}, 12);    // -> 64
-  w.add_tensor("b", 1, {40}, 80);   // -> 128
+  w.add_tensor("a", 0, {3}, 12);   // -> 64
+  w.add_tensor("b", 1, {40}, 80);  // -> 128
   w.add_tensor("c", 0, {2, 2, 2, 2}, 64);
   const std::string b = file_of(w);  // the views of the parse point into it
   auto f = parse_gguf(as_bytes(b));
@@ -241,7 +242,8 @@ TEST(GgufReader, HeaderOnlyFileFromDisk) {
   w.add_string("general.architecture", "bitnet-b1.58");
   std::uint64_t last = 0;
   for (int i = 0; i < 4; ++i)
-    last = w.add_tensor("blk." + std::to_string(i) + ".attn_q.weight", 36, {2560, 2560}, 2560 * 2560 / 4 + 32);
+    last = w.add_tensor("blk." + std::to_string(i) + ".attn_q.weight", 36, {2560, 2560},
+                        2560 * 2560 / 4 + 32);
   char path[] = "/tmp/bitnet_reader_test_XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);
