@@ -102,6 +102,19 @@ std::span<const std::byte> header_bytes() {
 
 // ---- baseline: walk the length prefixes, nothing else ------------------------------------------
 
+// Skips `count` length-prefixed strings from `p`; returns the end, or 0 if one does not fit.
+std::uint64_t walk_strings(const std::byte* d, std::uint64_t n, std::uint64_t p,
+                           std::uint64_t count) {
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::uint64_t len;
+    if (n - p < 8) return 0;
+    std::memcpy(&len, d + p, 8);
+    if (len > n - p - 8) return 0;
+    p += 8 + len;
+  }
+  return p;
+}
+
 struct Walker {
   const std::byte* d;
   std::uint64_t n, p = 0;
@@ -137,15 +150,9 @@ struct Walker {
     } else if (type == 9) {
       const std::uint32_t et = u32();
       const std::uint64_t count = u64();
-      if (et == 8) {  // the hot loop: a register-only walk of the length prefixes
-        std::uint64_t q = p;
-        for (std::uint64_t i = 0; i < count; ++i) {
-          if (n - q < 8) return void(ok = false);
-          std::uint64_t len;
-          std::memcpy(&len, d + q, 8);
-          if (len > n - q - 8) return void(ok = false);
-          q += 8 + len;
-        }
+      if (et == 8) {  // the hot loop, on locals only
+        const std::uint64_t q = walk_strings(d, n, p, count);
+        if (q == 0) return void(ok = false);
         p = q;
       } else if (et == 9 || et >= 13) {
         for (std::uint64_t i = 0; i < count && ok; ++i) value(9);
