@@ -314,3 +314,38 @@ TEST(AnalysisArchitectures, HybridLayersComeFromKvHeadArrayNotTheName) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+TEST(AnalysisArchitectures, OldDeepseek2WithoutMlaKeysUsesAFullCache) {
+  // Before key_length_mla existed, llama.cpp ran deepseek2 files as multi-head attention:
+  // K = head_count_kv * key_length, V = head_count_kv * value_length per cell.
+  GgufWriter w;
+  w.add_string("general.architecture", "deepseek2");
+  w.add_u32("deepseek2.block_count", 1);
+  w.add_u32("deepseek2.embedding_length", 256);
+  w.add_u32("deepseek2.attention.head_count", 4);
+  w.add_u32("deepseek2.attention.head_count_kv", 4);
+  w.add_u32("deepseek2.attention.key_length", 96);
+  w.add_u32("deepseek2.attention.value_length", 64);
+  w.add_u32("deepseek2.attention.kv_lora_rank", 128);
+  w.add_u32("deepseek2.rope.dimension_count", 32);
+  w.add_tensor("token_embd.weight", 0, {256, 300}, 256 * 300 * 4);
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  std::vector<std::byte> bytes(h.size());
+  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(bytes);
+  ASSERT_TRUE(f);
+  auto m = analyse_gguf(*f, {});
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_FALSE(m->mla);
+  EXPECT_FALSE(m->warnings.empty());
+  EXPECT_EQ(m->layers[0].n_head_kv, 4u);
+  EXPECT_EQ(m->layers[0].n_embd_k_gqa, 4u * 96u);
+  EXPECT_EQ(m->layers[0].n_embd_v_gqa, 4u * 64u);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
