@@ -349,3 +349,87 @@ TEST(AnalysisArchitectures, OldDeepseek2WithoutMlaKeysUsesAFullCache) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+Result<ModelStructureInfo> analyse_writer(const GgufWriter& w, std::vector<std::byte>& keep) {
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  keep.resize(h.size());
+  std::transform(h.begin(), h.end(), keep.begin(), [](char c) { return static_cast<std::byte>(c); });
+  BITNET_ASSIGN_OR_RETURN(const GgufFile f, parse_gguf(keep));
+  return analyse_gguf(f, {});
+}
+
+TEST(AnalysisArchitectures, HostileMetadataIsRejectedWithKeyAndOffset) {
+  std::vector<std::byte> keep;
+  {  // No general.architecture.
+    GgufWriter w;
+    w.add_tensor("token_embd.weight", 0, {8, 8}, 256);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMissingKey);
+    EXPECT_EQ(m.error().field, "general.architecture");
+  }
+  {  // general.architecture is not a string.
+    GgufWriter w;
+    w.add_u32("general.architecture", 7);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kTypeMismatch);
+  }
+  {  // An absurd block count.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1000000000);
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+    EXPECT_EQ(m.error().field, "llama.block_count");
+    EXPECT_NE(m.error().offset, kNoOffset);
+  }
+  {  // A scalar-only key given as an array.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1);
+    w.add_u32_array("llama.embedding_length", {64});
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kTypeMismatch);
+    EXPECT_EQ(m.error().field, "llama.embedding_length");
+  }
+  {  // A tensor of a block beyond block_count.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1);
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("blk.5.attn_norm.weight", 0, {64}, 256);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+  }
+  {  // More experts used than exist.
+    GgufWriter w;
+    w.add_string("general.architecture", "qwen3moe");
+    w.add_u32("qwen3moe.block_count", 1);
+    w.add_u32("qwen3moe.embedding_length", 64);
+    w.add_u32("qwen3moe.attention.head_count", 1);
+    w.add_u32("qwen3moe.expert_count", 2);
+    w.add_u32("qwen3moe.expert_used_count", 4);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+    EXPECT_EQ(m.error().field, "qwen3moe.expert_used_count");
+  }
+}
+
+}  // namespace
+}  // namespace bitnet::detail
