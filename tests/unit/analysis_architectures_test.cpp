@@ -433,3 +433,41 @@ TEST(AnalysisArchitectures, HostileMetadataIsRejectedWithKeyAndOffset) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+TEST(AnalysisArchitectures, PerLayerHeadCountsResolvePerLayer) {
+  // OpenELM-style per-layer arrays: layer 0 has 4 heads (64 wide), layer 1 has 8 (32 wide).
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_u32("llama.block_count", 2);
+  w.add_u32("llama.embedding_length", 256);
+  w.add_u32_array("llama.attention.head_count", {4, 8});
+  w.add_u32_array("llama.attention.head_count_kv", {2, 4});
+  w.add_u32_array("llama.feed_forward_length", {512, 768});
+  w.add_tensor("token_embd.weight", 0, {256, 300}, 256 * 300 * 4);
+  w.add_tensor("blk.0.ffn_down.weight", 0, {512, 256}, 512 * 256 * 4);
+  w.add_tensor("blk.1.ffn_down.weight", 0, {768, 256}, 768 * 256 * 4);
+  std::vector<std::byte> keep;
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  keep.resize(h.size());
+  std::transform(h.begin(), h.end(), keep.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(keep);
+  ASSERT_TRUE(f);
+  auto m = analyse_gguf(*f, {});
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(m->layers[0].head_dim_k, 256u / 4);
+  EXPECT_EQ(m->layers[1].head_dim_k, 256u / 8);
+  EXPECT_EQ(m->layers[0].n_embd_k_gqa, 2u * 64);
+  EXPECT_EQ(m->layers[1].n_embd_k_gqa, 4u * 32);
+  EXPECT_EQ(m->layers[0].n_ff, 512u);
+  EXPECT_EQ(m->layers[1].n_ff, 768u);
+  EXPECT_EQ(m->n_head, 8u);
+  EXPECT_EQ(m->n_head_kv, 4u);
+  EXPECT_EQ(m->n_ff, 768u);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
