@@ -3,6 +3,8 @@
 // load_tensors) and src/llama-hparams.cpp.
 #include "tables/arch_traits.h"
 
+#include <array>
+
 namespace bitnet::detail {
 namespace {
 
@@ -38,11 +40,9 @@ constexpr HpKey kHpKeys[] = {
 };
 static_assert(std::size(kHpKeys) == static_cast<std::size_t>(Hp::kCount), "one row per Hp");
 
-// Older converters' spellings.
-constexpr HpAlias kHpAliases[] = {
-  {Hp::kSlidingWindowPattern, "attention.sliding_window_pattern_period", "non-standard period key"},
-  {Hp::kContextLength,        "max_position_embeddings",                 "HF name, written by some converters"},
-};
+// Older converters' spellings of a key, read when the current one is absent (with a warning). No
+// row yet: add one only with the converter version that wrote it.
+constexpr std::array<HpAlias, 0> kHpAliases{};
 
 using A = AttnKind;
 using M = LayerMix;
@@ -75,7 +75,20 @@ constexpr ArchTraits kArchTraits[] = {
 };
 // clang-format on
 
+constexpr ArchTraits kGenericTraits = {
+  "", A::kGqa, M::kAttention, S::kNone, F::kGated, W::kNone, 0,
+  false, true, false, false, false, false, false, false, false, T::kNone};
+
+constexpr bool keys_in_enum_order() {
+  for (std::size_t i = 0; i < std::size(kHpKeys); ++i)
+    if (static_cast<std::size_t>(kHpKeys[i].id) != i) return false;
+  return true;
+}
+static_assert(keys_in_enum_order(), "kHpKeys rows are indexed by Hp");
+
 }  // namespace
+
+const ArchTraits& generic_arch_traits() noexcept { return kGenericTraits; }
 
 std::span<const HpKey> hparam_keys() noexcept { return kHpKeys; }
 
