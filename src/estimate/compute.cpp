@@ -1,0 +1,171 @@
+// Activations (memory-model.md §6, §7): compute buffers per backend (closed forms of the greedy
+// allocator's peak live set), the host output buffer, the ggml-cpu work buffer, and BitNet's kernel
+// scratch (quantization_overhead).
+#include <algorithm>
+
+#include "estimate/estimate_internal.h"
+#include "tables/quant_traits.h"
+
+namespace bitnet::detail {
+namespace {
+
+constexpr std::uint64_t kF32 = 4;
+constexpr std::uint64_t kCacheLine = 64;  // ggml-cpu.c ggml_graph_plan: CACHE_LINE_SIZE per thread
+constexpr std::uint64_t kTlScaleAlign = 64;
+constexpr std::uint64_t kTlLutTable = 8192 * 32;  // ggml-bitnet-lut.cpp ggml_bitnet_init tables
+
+
+// Largest ggml-cpu work-buffer node (ggml_graph_plan): the matmul conversions and BitNet scratch
+// gathered per weight (weights.cpp), and the no-FA KQ -> f16 conversion of attention on the CPU.
+struct Work {
+  B generic;  // src1 conversions to vec_dot_type, no-FA KQ -> f16
+  B bitnet;   // I8_S activations, TL LUT scratch
+  std::uint64_t n_tl = 0;
+};
+
+Work cpu_work(const Plan& p, const WeightsResult& w) {
+  const ModelStructureInfo& m = *p.m;
+  Work out{w.work_matmul, w.work_bitnet, w.n_tl};
+  bool cpu_attn = false;
+  std::uint64_t n_kv = 0;
+  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+    const LayerInfo L = layer_at(m, il);
+    if (L.kind != LayerKind::kAttention || p.layer_on_gpu(il)) continue;
+    cpu_attn = true;
+    n_kv = std::max(n_kv, attn_cells(p, L));
+  }
+  // No FA: KQ (f32) is converted to the f16 V cache's type for the KQ*V product.
+  if (cpu_attn && !p.rc.flash_attn && p.rc.type_v != Precision::kF32)
+    out.generic = max(out.generic, B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m)));
+  return out;
+}
+
+}  // namespace
+
+Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out) {
+  const ModelStructureInfo& m = *p.m;
+  const bool fa = p.rc.flash_attn;
+  const B n_ub = p.n_tokens, n_out = p.n_outputs, n_vocab = m.n_vocab, n_embd = m.n_embd;
+  const B n_head = max_n_head(m), nvg = max_n_embd_v_gqa(m);
+  std::uint64_t n_kv_max = 0;
+  bool any_attn = false, any_swa = false;
+  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+    const LayerInfo L = layer_at(m, il);
+    if (L.kind != LayerKind::kAttention) continue;
+    any_attn = true;
+    any_swa = any_swa || L.is_swa;
+    n_kv_max = std::max(n_kv_max, attn_cells(p, L));
+  }
+  const B n_kv = n_kv_max;
+  const bool corrected = p.prof->compute_form == ComputeForm::kCorrected;
+  const bool exact_model = m.architecture_known && m.hparams_basis == Basis::kExact;
+  // FFN phase (memory-model.md §6): gate, up, GLU + residuals; n_ff of the used experts for MoE.
+  const B ffn = B(kF32) * n_ub * (B(3) * B(n_ff_effective(m)) + B(4) * n_embd);
+
+  auto push = [&](Seg seg, const char* name, const std::string& dev, MemoryKind kind, B bytes,
+                  B resident, Basis basis, const char* src) -> Status {
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t v, bytes.to_result(name));
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t r, resident.to_result(name));
+    Term t;
+    t.seg = seg;
+    t.part = MemoryPart{name, dev, kind, v, std::min(v, r), basis, src};
+    if (p.prof->commit_at_load) t.part.resident_bytes = v;
+    t.load_resident = p.prof->commit_at_load ? v : 0;
+    out.push_back(std::move(t));
+    return Ok{};
+  };
+  const Basis formula_basis = exact_model ? Basis::kExact : Basis::kDerived;
+
+  // --- host compute buffer (CPU build: CPU; GPU build: pinned CUDA_Host) ------------------------
+  // Attention phase without FA at the cache's full size (the reserve runs with a full cache).
+  // iSWA models have a second cache with its own mask and index inputs.
+  const bool two_caches = any_swa && p.swa_size != p.kv_size && n_kv_max != p.swa_size;
+  const B swa_inputs = two_caches ? B(kF32) * B(p.swa_size) * n_ub + B(8) * n_ub * nvg + B(8) * n_ub
+                                  : B(0);
+  const B attn_nofa = corrected
+      ? B(kF32) * n_ub * (B(1) + B(5) * n_embd + n_kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
+            B(16) * n_ub + swa_inputs
+      : B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head));
+  const B logits = B(kF32) * n_out * (n_vocab + n_embd);
+  Work work = p.prof->cpu_work_buffer ? cpu_work(p, w) : Work{};
+  const B work_generic = work.generic + B(kCacheLine) * B(p.n_threads);
+  const B work_total = max(work.generic, work.bitnet) + B(kCacheLine) * B(p.n_threads);
+  if (!p.gpu_build) {
+    const B L = corrected ? logits + B(kF32) * n_embd * n_ub + B(kF32) * n_ub : logits;
+    B A = any_attn && !fa ? attn_nofa : B(0);
+    if (!corrected && fa) A = ffn;  // 2024 fork, FA: the FFN phase [U]
+    const B compute = max(L, A);
+    // Resident at the serving peak (memory-model.md §6 corrected): with last-token logits the
+    // logits rows are never written; what is touched is the FFN phase, or without FA the attention
+    // phase at the full cache together with the work buffer; with FA the f16 masks per cache.
+    B masks = B(2) * n_kv * n_ub;
+    if (any_swa && p.swa_size != p.kv_size) masks += B(2) * B(p.swa_size) * n_ub;
+    const B res_peak = fa || !any_attn ? ffn + (any_attn ? masks : B(0))
+                                       : max(ffn, attn_nofa + work_generic);
+    // The work buffer is its own part; the compute part holds the rest.
+    const B res_compute = sat_sub(res_peak, p.prof->cpu_work_buffer && !fa ? work_generic : B(0));
+    BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kAnonymous, compute,
+                    min(compute, res_compute), formula_basis,
+                    corrected ? "llama-context.cpp sched_reserve (ggml-alloc peak): "
+                                "max(4*n_out*(n_vocab+n_embd) + inputs, no-FA attention)"
+                              : "2024 fork: max(logits, attention) (memory-model.md §6 old form)"));
+  } else {
+    // CUDA_Host: graph inputs and the KV index tensors per cache (memory-model.md §6 corrected).
+    auto cache = [&](B kvc) {
+      return B(fa ? 2 : 4) * kvc * n_ub + B(8) * n_ub + B(8) * n_ub * (fa ? B(1) : nvg);
+    };
+    B host = B(8) * n_embd * n_ub + B(12) * n_ub;
+    if (any_attn) host += cache(B(p.kv_size));
+    if (any_swa && p.swa_size != p.kv_size) host += cache(B(p.swa_size));
+    // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
+    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
+    if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
+    BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
+                    formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
+                                   "KV indices (pinned: resident from creation)"));
+    // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
+    const B A = any_attn && !fa ? B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head)) +
+                                      B(8) * n_ub * nvg + B(12) * n_ub
+                                : B(0);
+    const B dev = max(logits, A) + B(w.output_weight_on_host);
+    BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_dev, MemoryKind::kDevice, dev, dev,
+                    formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
+                                   "attention) + op-offloaded host head weight"));
+  }
+
+  // --- output buffer (llama-context.cpp output_reserve): host, n_seq rows of logits ------------
+  {
+    const bool pinned = p.gpu_build && p.layer_on_gpu(m.n_layer);
+    const B bytes = B(kF32) * n_vocab * B(p.rc.n_seq);
+    BITNET_TRY(push(Seg::kActivations, "output_buffer", "cpu",
+                    pinned ? MemoryKind::kPinned : MemoryKind::kAnonymous, bytes, bytes,
+                    Basis::kExact, "llama-context.cpp output_reserve: 4*n_vocab*max(n_outputs, n_seq)"));
+  }
+
+  // --- CPU work buffer (ggml-cpu.c ggml_graph_plan; not in llama.cpp's breakdown) --------------
+  if (p.prof->cpu_work_buffer) {
+    BITNET_TRY(push(Seg::kActivations, "cpu_work_buffer", "cpu", MemoryKind::kAnonymous,
+                    work_generic, work_generic, formula_basis,
+                    "ggml-cpu.c ggml_graph_plan: largest node (src1 -> vec_dot_type, no-FA KQ -> "
+                    "f16) + 64 B per thread"));
+  }
+  // --- BitNet kernels (quantization_overhead, memory-model.md §7) ------------------------------
+  if (p.prof->bitnet_kernels) {
+    const B extra = sat_sub(work_total, work_generic);
+    if (work.bitnet.value() > 0)
+      BITNET_TRY(push(Seg::kQuant, "bitnet_kernel_scratch", "cpu", MemoryKind::kAnonymous, extra,
+                      extra, Basis::kDerived,
+                      "ggml-bitnet-mad.cpp / ggml-bitnet-lut.cpp get_wsize: I8_S activations and "
+                      "TL LUTs enlarge the shared work buffer by this much"));
+    if (work.n_tl > 0) {
+      const B tl = B(kTlLutTable) + B(kTlScaleAlign) * B(work.n_tl);
+      BITNET_TRY(push(Seg::kQuant, "bitnet_tl_extras", "cpu", MemoryKind::kAnonymous, tl, tl,
+                      Basis::kDerived,
+                      "ggml-bitnet-lut.cpp ggml_bitnet_init (8192 x 32 B) + one 64-aligned scale "
+                      "per TL weight"));
+    }
+  }
+  return Ok{};
+}
+
+}  // namespace bitnet::detail
