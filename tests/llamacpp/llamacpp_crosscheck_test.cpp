@@ -246,7 +246,7 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
                 mib(r.kv_act), mib(r.compute_pred), mib(r.compute_act),
                 100 * rel(static_cast<double>(r.compute_pred), static_cast<double>(r.compute_act)), mib(r.peak_pred),
                 mib(r.peak_act), 100 * rel(static_cast<double>(r.peak_pred), static_cast<double>(r.peak_act)));
-  EXPECT_EQ(runs, 15);
+  EXPECT_EQ(runs, 14);  // every run of the matrix measured
 }
 
 }  // namespace
