@@ -16,21 +16,31 @@ Json opt(const std::optional<T>& v) {
 
 const MemorySegment& segment_by_index(const DetailedMemoryRequirements& d, std::size_t i) {
   switch (i) {
-    case 0: return d.model_weights;
-    case 1: return d.kv_cache;
-    case 2: return d.activations;
-    case 3: return d.quantization_overhead;
-    default: return d.system_overhead;
+    case 0:
+      return d.model_weights;
+    case 1:
+      return d.kv_cache;
+    case 2:
+      return d.activations;
+    case 3:
+      return d.quantization_overhead;
+    default:
+      return d.system_overhead;
   }
 }
 
 const MemorySegment& actual_by_index(const ValidationReport& r, std::size_t i) {
   switch (i) {
-    case 0: return r.actual_model_weights;
-    case 1: return r.actual_kv_cache;
-    case 2: return r.actual_activations;
-    case 3: return r.actual_quantization_overhead;
-    default: return r.actual_system_overhead;
+    case 0:
+      return r.actual_model_weights;
+    case 1:
+      return r.actual_kv_cache;
+    case 2:
+      return r.actual_activations;
+    case 3:
+      return r.actual_quantization_overhead;
+    default:
+      return r.actual_system_overhead;
   }
 }
 
@@ -83,7 +93,7 @@ Json model_json(const ModelStructureInfo& m) {
   j["quantization"] = std::string(quantization_type_name(m.quantization_type));
   // Types by bytes, largest first (then by name): the reading order of a summary.
   std::vector<std::pair<std::string, TensorTypeStats>> types(m.tensor_types.begin(),
-                                                            m.tensor_types.end());
+                                                             m.tensor_types.end());
   std::stable_sort(types.begin(), types.end(),
                    [](const auto& a, const auto& b) { return a.second.bytes > b.second.bytes; });
   Json tt = Json::object();

@@ -1,12 +1,11 @@
-// JSON documents of api.md §3 (inspect, estimate, validate). Private header: nlohmann types stay out
-// of include/bitnet/. Field order follows api.md (ordered_json); extra fields come after the
+// JSON documents of api.md §3 (inspect, estimate, validate). Private header: nlohmann types stay
+// out of include/bitnet/. Field order follows api.md (ordered_json); extra fields come after the
 // required ones.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bitnet/measure.h"
 #include "bitnet/memory.h"

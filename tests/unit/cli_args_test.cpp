@@ -21,14 +21,26 @@ CliRequest ok(const std::vector<std::string>& args) {
 }
 
 TEST(CliArgs, AliasesAreRewrittenAndArgumentsReversed) {
-  const char* argv[] = {"bitnet-mem", "estimate", "m.gguf", "-ub", "256", "-np", "4", "-ctk",
-                        "q8_0", "-ctv", "q8_0", "-fa", "on", "-ngl", "9", "-kvu", "-nkvo"};
+  const char* argv[] = {"bitnet-mem", "estimate", "m.gguf", "-ub",  "256",  "-np",
+                        "4",          "-ctk",     "q8_0",   "-ctv", "q8_0", "-fa",
+                        "on",         "-ngl",     "9",      "-kvu", "-nkvo"};
   const std::vector<std::string> got = cli11_args(static_cast<int>(std::size(argv)), argv);
-  const std::vector<std::string> want = {
-      "--no-kv-offload", "--kv-unified", "9",    "--n-gpu-layers", "on",
-      "--flash-attn",    "q8_0",         "--cache-type-v", "q8_0", "--cache-type-k",
-      "4",               "--parallel",   "256",  "--ubatch-size",  "m.gguf",
-      "estimate"};
+  const std::vector<std::string> want = {"--no-kv-offload",
+                                         "--kv-unified",
+                                         "9",
+                                         "--n-gpu-layers",
+                                         "on",
+                                         "--flash-attn",
+                                         "q8_0",
+                                         "--cache-type-v",
+                                         "q8_0",
+                                         "--cache-type-k",
+                                         "4",
+                                         "--parallel",
+                                         "256",
+                                         "--ubatch-size",
+                                         "m.gguf",
+                                         "estimate"};
   EXPECT_EQ(got, want);
 }
 
@@ -67,9 +79,10 @@ TEST(CliArgs, EstimateDefaultsAreApiMdDefaults) {
 
 TEST(CliArgs, LlamaCppFlagsSetTheirFieldsAndAreMarkedGiven) {
   const CliRequest r =
-      ok({"estimate", "m.gguf", "-c", "8192", "-b", "1024", "-ub", "256", "-np", "4", "-kvu", "-ctk",
-          "q8_0", "-ctv", "Q4_0", "-fa", "on", "--no-mmap", "-ngl", "20", "-nkvo", "-t", "8",
-          "--device", "cuda:1", "--runtime", "bitnet.cpp", "--json"});
+      ok({"estimate", "m.gguf", "-c",       "8192",      "-b",        "1024",       "-ub",
+          "256",      "-np",    "4",        "-kvu",      "-ctk",      "q8_0",       "-ctv",
+          "Q4_0",     "-fa",    "on",       "--no-mmap", "-ngl",      "20",         "-nkvo",
+          "-t",       "8",      "--device", "cuda:1",    "--runtime", "bitnet.cpp", "--json"});
   const RuntimeConfig& rc = r.analysis.runtime;
   EXPECT_EQ(rc.n_ctx, 8192u);
   EXPECT_EQ(rc.n_batch, 1024u);
@@ -88,16 +101,16 @@ TEST(CliArgs, LlamaCppFlagsSetTheirFieldsAndAreMarkedGiven) {
   EXPECT_EQ(rc.runtime, "bitnet.cpp");
   EXPECT_TRUE(r.json);
   // In the order of the JSON config echo.
-  EXPECT_EQ(r.given, (std::vector<std::string>{"device", "runtime", "n_ctx", "n_batch", "n_ubatch",
-                                               "n_seq", "kv_unified", "type_k", "type_v",
-                                               "flash_attn", "mmap", "n_gpu_layers",
-                                               "no_kv_offload", "n_threads"}));
+  EXPECT_EQ(r.given,
+            (std::vector<std::string>{"device", "runtime", "n_ctx", "n_batch", "n_ubatch", "n_seq",
+                                      "kv_unified", "type_k", "type_v", "flash_attn", "mmap",
+                                      "n_gpu_layers", "no_kv_offload", "n_threads"}));
 }
 
 TEST(CliArgs, LongFormsWorkToo) {
-  const CliRequest r = ok({"estimate", "--ctx-size", "0", "--ubatch-size", "128", "--parallel", "2",
-                           "--cache-type-k", "bf16", "--flash-attn", "off", "--n-gpu-layers", "0",
-                           "m.gguf"});
+  const CliRequest r =
+      ok({"estimate", "--ctx-size", "0", "--ubatch-size", "128", "--parallel", "2",
+          "--cache-type-k", "bf16", "--flash-attn", "off", "--n-gpu-layers", "0", "m.gguf"});
   EXPECT_EQ(r.analysis.runtime.n_ctx, 0u);  // 0 = the model's training context
   EXPECT_EQ(r.analysis.runtime.n_ubatch, 128u);
   EXPECT_EQ(r.analysis.runtime.max_batch_size, 2u);
@@ -206,10 +219,30 @@ TEST(CliArgs, HelpExitsZeroAndTeachesBothSpellings) {
   const ParseOutcome est = parse({"estimate", "--help"});
   EXPECT_EQ(est.exit_code, kExitOk);
   EXPECT_TRUE(est.err.empty());
-  for (const char* s : {"Model", "Context (llama.cpp flags)", "Device", "Output", "--ubatch-size",
-                        "-ub", "--parallel", "-np", "--cache-type-k", "-ctk", "--flash-attn", "-fa",
-                        "--n-gpu-layers", "-ngl", "--no-kv-offload", "-nkvo", "--no-mmap",
-                        "--ctx-size", "4096", "2048", "512", "f16", "auto", "llama.cpp"})
+  for (const char* s : {"Model",
+                        "Context (llama.cpp flags)",
+                        "Device",
+                        "Output",
+                        "--ubatch-size",
+                        "-ub",
+                        "--parallel",
+                        "-np",
+                        "--cache-type-k",
+                        "-ctk",
+                        "--flash-attn",
+                        "-fa",
+                        "--n-gpu-layers",
+                        "-ngl",
+                        "--no-kv-offload",
+                        "-nkvo",
+                        "--no-mmap",
+                        "--ctx-size",
+                        "4096",
+                        "2048",
+                        "512",
+                        "f16",
+                        "auto",
+                        "llama.cpp"})
     EXPECT_NE(est.out.find(s), std::string::npos) << s;
   // The help ends with worked examples.
   const auto ex = est.out.rfind("Examples:");

@@ -1,11 +1,11 @@
 // The JSON documents of api.md §3 on hand-built structs: required fields in api.md's order with
 // the right JSON types, null for absent optionals, extra fields only after the required ones.
-#include "api/json.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "api/json.h"
 
 namespace bitnet::detail {
 namespace {
@@ -98,12 +98,13 @@ DetailedMemoryRequirements estimate() {
 
 TEST(CliJson, InspectFieldsInApiMdOrder) {
   const Json j = model_json(model());
-  expect_prefix(j,
-                {"path", "format", "gguf_version", "file_bytes", "architecture", "n_layer", "n_embd",
-                 "n_head", "n_head_kv", "head_dim_k", "head_dim_v", "n_ff", "n_vocab", "n_ctx_train",
-                 "n_expert", "n_expert_used", "sliding_window", "parameter_count", "tensor_count",
-                 "tensor_bytes", "quantization", "tensor_types"},
-                "inspect");
+  expect_prefix(
+      j, {"path",          "format",         "gguf_version",    "file_bytes",   "architecture",
+          "n_layer",       "n_embd",         "n_head",          "n_head_kv",    "head_dim_k",
+          "head_dim_v",    "n_ff",           "n_vocab",         "n_ctx_train",  "n_expert",
+          "n_expert_used", "sliding_window", "parameter_count", "tensor_count", "tensor_bytes",
+          "quantization",  "tensor_types"},
+      "inspect");
   EXPECT_EQ(j["path"], "m.gguf");
   EXPECT_EQ(j["format"], "gguf");
   EXPECT_EQ(j["n_head_kv"], 2);
@@ -132,7 +133,8 @@ TEST(CliJson, SegmentShape) {
   EXPECT_TRUE(s["peak_multiplier"].is_number_float());
   ASSERT_EQ(s["parts"].size(), 1u);
   const Json& p = s["parts"][0];
-  expect_prefix(p, {"name", "device", "bytes", "basis", "source", "kind", "resident_bytes"}, "PART");
+  expect_prefix(p, {"name", "device", "bytes", "basis", "source", "kind", "resident_bytes"},
+                "PART");
   EXPECT_EQ(p["basis"], "calibrated");
   EXPECT_EQ(p["kind"], "anonymous");
   EXPECT_EQ(p["resident_bytes"], 2);  // 5 / 2 as built above
@@ -151,9 +153,9 @@ TEST(CliJson, EstimateDocument) {
   EXPECT_EQ(j["config"]["type_k"], "q8_0");
   EXPECT_EQ(j["config"]["flash_attn"], true);
   EXPECT_EQ(j["config"]["given"], Json({"n_ctx", "type_k"}));
-  EXPECT_EQ(keys(j["segments"]), (std::vector<std::string>{"model_weights", "kv_cache", "activations",
-                                                           "quantization_overhead",
-                                                           "system_overhead"}));
+  EXPECT_EQ(keys(j["segments"]),
+            (std::vector<std::string>{"model_weights", "kv_cache", "activations",
+                                      "quantization_overhead", "system_overhead"}));
   EXPECT_EQ(j["segments"]["kv_cache"]["cpu_bytes"], 8 * MiB);
   EXPECT_EQ(j["segments"]["quantization_overhead"]["parts"], Json::array());
   EXPECT_DOUBLE_EQ(j["peak_usage"]["peak_multiplier"].get<double>(), 1.25);
@@ -183,13 +185,13 @@ TEST(CliJson, ValidationAddsActual) {
   r.rows = {{"kv_cache", 8 * MiB, 9 * MiB, -1.0 / 9, false}};
   const Json j = validation_json(model(), r);
   // estimate's document first, then the validation fields.
-  expect_prefix(j, {"model", "config", "segments", "total", "peak_usage", "recommendations",
-                    "warnings", "actual", "rss_bytes", "hwm_bytes", "passed", "tolerance"},
+  expect_prefix(j,
+                {"model", "config", "segments", "total", "peak_usage", "recommendations",
+                 "warnings", "actual", "rss_bytes", "hwm_bytes", "passed", "tolerance"},
                 "validate");
-  EXPECT_EQ(keys(j["actual"]),
-            (std::vector<std::string>{"model_weights", "kv_cache", "activations",
-                                      "quantization_overhead", "system_overhead", "total",
-                                      "rss_bytes", "hwm_bytes"}));
+  EXPECT_EQ(keys(j["actual"]), (std::vector<std::string>{"model_weights", "kv_cache", "activations",
+                                                         "quantization_overhead", "system_overhead",
+                                                         "total", "rss_bytes", "hwm_bytes"}));
   EXPECT_EQ(j["actual"]["kv_cache"], segment_json(r.actual_kv_cache));
   EXPECT_EQ(j["actual"]["total"]["cpu_bytes"], 13 * MiB);
   EXPECT_EQ(j["rss_bytes"], 14 * MiB);

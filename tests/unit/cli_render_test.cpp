@@ -3,12 +3,12 @@
 // profile named, suggestions and the validate verdict.
 //
 // The CLI's sources are not part of the library, so this test compiles render_text.cpp itself.
-#include "../../tools/bitnet-mem/render_text.cpp"  // NOLINT(bugprone-suspicious-include)
-
 #include <gtest/gtest.h>
 
 #include <limits>
 #include <sstream>
+
+#include "../../tools/bitnet-mem/render_text.cpp"  // NOLINT(bugprone-suspicious-include)
 
 namespace bitnet::cli {
 namespace {
@@ -95,7 +95,8 @@ MemoryPart part(std::string name, MemoryKind kind, std::uint64_t bytes, Basis ba
 DetailedMemoryRequirements tiny_estimate() {
   DetailedMemoryRequirements d;
   d.model_weights.shared_bytes = 1'179'449'920ull;
-  d.model_weights.parts = {part("CPU_Mapped", MemoryKind::kMapped, 1'179'449'920ull, Basis::kExact)};
+  d.model_weights.parts = {
+      part("CPU_Mapped", MemoryKind::kMapped, 1'179'449'920ull, Basis::kExact)};
   d.kv_cache.cpu_bytes = 157'286'400;
   d.kv_cache.parts = {part("kv_cache", MemoryKind::kAnonymous, 157'286'400, Basis::kExact)};
   d.activations.cpu_bytes = 267'911'168 + 513'024 + 41'943'040;
@@ -194,9 +195,12 @@ TEST(CliRenderEstimate, NamesTheProfileAndMarksGivenAndInferred) {
   std::string given, inferred;
   std::string* current = nullptr;
   for (const std::string& l : lines(t)) {
-    if (l.rfind("  given:", 0) == 0) current = &given;
-    else if (l.rfind("  inferred:", 0) == 0) current = &inferred;
-    else if (l.rfind("            ", 0) != 0) current = nullptr;
+    if (l.rfind("  given:", 0) == 0)
+      current = &given;
+    else if (l.rfind("  inferred:", 0) == 0)
+      current = &inferred;
+    else if (l.rfind("            ", 0) != 0)
+      current = nullptr;
     if (current != nullptr) *current += l + "\n";
     EXPECT_LE(l.size(), 100u) << l;
   }
@@ -214,7 +218,8 @@ TEST(CliRenderEstimate, NamesTheProfileAndMarksGivenAndInferred) {
 
 TEST(CliRenderEstimate, RecommendationsSuggestionsAndWarnings) {
   const std::string t = render_estimate(tiny_model(), tiny_estimate(), {});
-  EXPECT_NE(t.find("system RAM: min 2.00 GiB, recommended 2.25 GiB; swap 0"), std::string::npos) << t;
+  EXPECT_NE(t.find("system RAM: min 2.00 GiB, recommended 2.25 GiB; swap 0"), std::string::npos)
+      << t;
   EXPECT_EQ(t.find("GPU memory"), std::string::npos);  // no GPU involved
   EXPECT_NE(t.find("1. Quantize the KV cache to q8_0 [-ctk q8_0 -ctv q8_0 -fa on] (saves 75 MiB)"),
             std::string::npos)
@@ -226,7 +231,8 @@ TEST(CliRenderEstimate, RecommendationsSuggestionsAndWarnings) {
 TEST(CliRenderEstimate, GpuColumnWhenAGpuIsInvolved) {
   DetailedMemoryRequirements d = tiny_estimate();
   d.kv_cache.gpu_bytes = 3 * GiB;
-  d.kv_cache.parts.push_back(part("kv_cache", MemoryKind::kDevice, 3 * GiB, Basis::kExact, "cuda:0"));
+  d.kv_cache.parts.push_back(
+      part("kv_cache", MemoryKind::kDevice, 3 * GiB, Basis::kExact, "cuda:0"));
   d.recommendations.min_gpu_memory = 4 * GiB;
   const std::string t = render_estimate(tiny_model(), d, {});
   EXPECT_EQ(row(t, "kv_cache"), (std::vector<std::string>{"kv_cache", "150 MiB", "0", "3.00 GiB"}));
@@ -237,14 +243,17 @@ TEST(CliRenderEstimate, GpuColumnWhenAGpuIsInvolved) {
 
 TEST(CliRenderInspect, Summary) {
   const std::string t = render_inspect(tiny_model());
-  EXPECT_NE(t.find("/tmp/models/tiny-bitnet.gguf  (GGUF v3, 1.10 GiB, header 5 MiB"), std::string::npos) << t;
+  EXPECT_NE(t.find("/tmp/models/tiny-bitnet.gguf  (GGUF v3, 1.10 GiB, header 5 MiB"),
+            std::string::npos)
+      << t;
   EXPECT_EQ(row(t, "architecture"), (std::vector<std::string>{"architecture", "bitnet-b1.58"}));
   EXPECT_EQ(row(t, "heads"), (std::vector<std::string>{"heads", "4 query, 1 KV (GQA 4:1)"}));
   EXPECT_EQ(row(t, "head dims"), (std::vector<std::string>{"head dims", "K 64, V 64"}));
   EXPECT_EQ(row(t, "sliding window"), (std::vector<std::string>{"sliding window", "none"}));
   EXPECT_EQ(row(t, "experts"), (std::vector<std::string>{"experts", "none"}));
   // 8 * 779,712 / 1,305,856 = 4.7767 bits per weight.
-  EXPECT_EQ(row(t, "quantization"), (std::vector<std::string>{"quantization", "I2_S, 4.78 bits per weight"}));
+  EXPECT_EQ(row(t, "quantization"),
+            (std::vector<std::string>{"quantization", "I2_S, 4.78 bits per weight"}));
   EXPECT_EQ(row(t, "type map"),
             (std::vector<std::string>{"type map", "bitnet-2024 (id 36 spans match I2_S)"}));
   // Tensors by type, largest first: F16 512,000 B, I2_S 262,592 B, F32 5,120 B.
@@ -264,7 +273,8 @@ TEST(CliRenderInspect, PerLayerKvHeadsAndSlidingWindow) {
   m.layers[1].is_swa = true;
   m.sliding_window = 512;
   const std::string t = render_inspect(m);
-  EXPECT_EQ(row(t, "heads"), (std::vector<std::string>{"heads", "4 query, 1..4 KV (varies by layer)"}));
+  EXPECT_EQ(row(t, "heads"),
+            (std::vector<std::string>{"heads", "4 query, 1..4 KV (varies by layer)"}));
   EXPECT_EQ(row(t, "sliding window"),
             (std::vector<std::string>{"sliding window", "512 tokens on 1 of 2 layers"}));
 }

@@ -1,9 +1,8 @@
-// bitnet-mem: CLI11 setup. Flags use llama.cpp's names and meanings (api.md §2), so a user can paste
-// the flags of a llama-server command line; multi-letter short flags go through kFlagAliases.
+// bitnet-mem: CLI11 setup. Flags use llama.cpp's names and meanings (api.md §2), so a user can
+// paste the flags of a llama-server command line; multi-letter short flags go through kFlagAliases.
 #include "cli_args.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -23,7 +22,8 @@ constexpr const char* kGroupDevice = "Device";
 constexpr const char* kGroupOutput = "Output";
 
 constexpr const char* kExitCodes =
-    "Exit codes: 0 ok; 1 the model or the request is invalid (the message names the file, the byte\n"
+    "Exit codes: 0 ok; 1 the model or the request is invalid (the message names the file, the "
+    "byte\n"
     "offset or field, and what to do); 2 usage error; 3 (validate) a segment or the total is\n"
     "outside --tolerance.";
 
@@ -45,9 +45,9 @@ struct GivenOpt {
 
 std::vector<std::string> kv_type_names() {
   std::vector<std::string> v;
-  for (Precision p : {Precision::kF32, Precision::kF16, Precision::kBF16, Precision::kQ8_0,
-                      Precision::kQ4_0, Precision::kQ4_1, Precision::kIQ4_NL, Precision::kQ5_0,
-                      Precision::kQ5_1})
+  for (Precision p :
+       {Precision::kF32, Precision::kF16, Precision::kBF16, Precision::kQ8_0, Precision::kQ4_0,
+        Precision::kQ4_1, Precision::kIQ4_NL, Precision::kQ5_0, Precision::kQ5_1})
     v.emplace_back(precision_name(p));
   return v;
 }
@@ -63,7 +63,10 @@ CLI::Validator device_validator() {
 }
 
 void add_model_flags(CLI::App* sub, CliRequest& req, RawFlags& raw) {
-  sub->add_option("MODEL", req.model, "Path of the GGUF model file")->type_name("PATH")->required()->group(kGroupModel);
+  sub->add_option("MODEL", req.model, "Path of the GGUF model file")
+      ->type_name("PATH")
+      ->required()
+      ->group(kGroupModel);
   sub->add_flag("--header-only", req.load.header_only,
                 "The file holds only the header (as a remote read gives): use the declared tensor "
                 "sizes instead of the byte spans")
@@ -89,19 +92,21 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
                              ->check(device_validator())
                              ->capture_default_str()
                              ->group(kGroupDevice)});
-  g.push_back({"runtime", sub->add_option("--runtime", raw.runtime,
-                                          "Whose allocation behaviour to predict: llama.cpp (current "
-                                          "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
-                              ->type_name("NAME")
-                              ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
-                              ->capture_default_str()
-                              ->group(kGroupDevice)});
-  g.push_back({"n_ctx", sub->add_option("-c,--ctx-size", raw.n_ctx,
-                                        "Total KV cells over all sequences; 0 = the model's training "
-                                        "context")
-                            ->type_name("N")
-                            ->capture_default_str()
-                            ->group(kGroupContext)});
+  g.push_back(
+      {"runtime", sub->add_option("--runtime", raw.runtime,
+                                  "Whose allocation behaviour to predict: llama.cpp (current "
+                                  "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
+                      ->type_name("NAME")
+                      ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
+                      ->capture_default_str()
+                      ->group(kGroupDevice)});
+  g.push_back(
+      {"n_ctx", sub->add_option("-c,--ctx-size", raw.n_ctx,
+                                "Total KV cells over all sequences; 0 = the model's training "
+                                "context")
+                    ->type_name("N")
+                    ->capture_default_str()
+                    ->group(kGroupContext)});
   g.push_back({"n_batch", sub->add_option("-b,--batch-size", raw.n_batch, "Logical batch size")
                               ->type_name("N")
                               ->check(kPositive)
@@ -110,12 +115,12 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
   g.push_back({"n_ubatch", sub->add_option("--ubatch-size", raw.n_ubatch,
                                            "(-ub) Physical batch size; sizes the compute buffer")
                                ->type_name("N")
-                              ->check(kPositive)
+                               ->check(kPositive)
                                ->capture_default_str()
                                ->group(kGroupContext)});
   g.push_back({"n_seq", sub->add_option("--parallel", raw.n_seq, "(-np) Concurrent sequences")
                             ->type_name("N")
-                              ->check(kPositive)
+                            ->check(kPositive)
                             ->capture_default_str()
                             ->group(kGroupContext)});
   g.push_back({"kv_unified", sub->add_flag("--kv-unified", raw.kv_unified,
@@ -138,8 +143,8 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
                                  ->check(CLI::IsMember({"on", "off", "auto"}, CLI::ignore_case))
                                  ->capture_default_str()
                                  ->group(kGroupContext)});
-  CLI::Option* mmap_on =
-      sub->add_flag("--mmap", raw.mmap_flag, "Map the model file (the default)")->group(kGroupContext);
+  CLI::Option* mmap_on = sub->add_flag("--mmap", raw.mmap_flag, "Map the model file (the default)")
+                             ->group(kGroupContext);
   CLI::Option* mmap_off = sub->add_flag("--no-mmap", raw.no_mmap_flag,
                                         "Read the weights into anonymous memory instead of mapping")
                               ->group(kGroupContext)
@@ -153,16 +158,18 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
                    ->type_name("N")
                    ->check(CLI::Range(-1, std::numeric_limits<std::int32_t>::max()).description(""))
                    ->group(kGroupDevice)});
-  g.push_back({"no_kv_offload", sub->add_flag("--no-kv-offload", raw.no_kv_offload,
-                                              "(-nkvo) Keep the KV cache in host memory when layers "
-                                              "are offloaded")
-                                    ->group(kGroupDevice)});
-  g.push_back({"n_threads", sub->add_option("-t,--threads", raw.n_threads,
-                                            "CPU threads of the runtime (sizes the CPU work buffer); "
-                                            "0 = the runtime's default")
-                                ->type_name("N")
-                                ->capture_default_str()
-                                ->group(kGroupContext)});
+  g.push_back(
+      {"no_kv_offload", sub->add_flag("--no-kv-offload", raw.no_kv_offload,
+                                      "(-nkvo) Keep the KV cache in host memory when layers "
+                                      "are offloaded")
+                            ->group(kGroupDevice)});
+  g.push_back(
+      {"n_threads", sub->add_option("-t,--threads", raw.n_threads,
+                                    "CPU threads of the runtime (sizes the CPU work buffer); "
+                                    "0 = the runtime's default")
+                        ->type_name("N")
+                        ->capture_default_str()
+                        ->group(kGroupContext)});
   sub->add_option("--safety-margin", raw.safety_margin,
                   "Recommended memory = minimum * (1 + margin)")
       ->type_name("F")
@@ -239,7 +246,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   double tolerance = 0.05;
 
   CLI::App app{
-      "bitnet-mem: how much memory a GGUF model needs under llama.cpp, bitnet.cpp or our own loader\n"
+      "bitnet-mem: how much memory a GGUF model needs under llama.cpp, bitnet.cpp or our own "
+      "loader\n"
       "(weights, KV cache, activations, quantization and system overhead, peak), BitNet's I2_S,\n"
       "TL1 and TL2 formats included. The runtime flags are llama.cpp's: paste those of your\n"
       "llama-server command line.",
@@ -256,8 +264,9 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
              "Run `bitnet-mem SUBCOMMAND --help` for the flags of each subcommand.\n");
 
   // inspect
-  CLI::App* inspect = app.add_subcommand("inspect", "Model structure, tensors by type, parameter "
-                                                    "count, quantization and bits per weight");
+  CLI::App* inspect = app.add_subcommand("inspect",
+                                         "Model structure, tensors by type, parameter "
+                                         "count, quantization and bits per weight");
   add_model_flags(inspect, req, raw);
   inspect->add_flag("--json", req.json, "One JSON document on stdout (api.md §3), nothing else")
       ->group(kGroupOutput);
@@ -269,14 +278,16 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
 
   // estimate
   CLI::App* estimate = app.add_subcommand(
-      "estimate", "Memory per segment (weights, KV cache, activations, quantization and system "
-                  "overhead), total, peak, and recommendations for the given runtime settings");
+      "estimate",
+      "Memory per segment (weights, KV cache, activations, quantization and system "
+      "overhead), total, peak, and recommendations for the given runtime settings");
   add_model_flags(estimate, req, raw);
   const std::vector<GivenOpt> est_given = add_runtime_flags(estimate, raw);
   estimate->add_flag("--json", req.json, "One JSON document on stdout (api.md §3), nothing else")
       ->group(kGroupOutput);
   estimate->footer(
-      "Short flags as in llama.cpp: -ub -np -kvu -ctk -ctv -fa -ngl -nkvo are accepted for the long\n"
+      "Short flags as in llama.cpp: -ub -np -kvu -ctk -ctv -fa -ngl -nkvo are accepted for the "
+      "long\n"
       "forms shown above.\n\n"
       "Examples:\n"
       "  bitnet-mem estimate bitnet-2b.gguf\n"
@@ -285,7 +296,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       "      four sequences of 8192 tokens with a q8_0 KV cache\n"
       "  bitnet-mem estimate model.gguf --device cuda -ngl 20 -nkvo\n"
       "      20 layers on the GPU, KV cache kept in host memory\n"
-      "  bitnet-mem estimate bitnet-2b.gguf --runtime bitnet.cpp -c 2048 --json | jq .peak_usage\n");
+      "  bitnet-mem estimate bitnet-2b.gguf --runtime bitnet.cpp -c 2048 --json | jq "
+      ".peak_usage\n");
 
   // synth
   CLI::App* synth = app.add_subcommand(
@@ -293,9 +305,11 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   synth->add_option("PRESET", req.preset, "Preset name (see --list)")
       ->check(CLI::IsMember(ctx.preset_names))
       ->group(kGroupModel);
-  synth->add_option("-o,--output", req.output, "Path of the GGUF file to write")->group(kGroupModel);
-  synth->add_flag("--header-only", req.load.header_only,
-                  "Write only the header (what a remote read of the file gives)")
+  synth->add_option("-o,--output", req.output, "Path of the GGUF file to write")
+      ->group(kGroupModel);
+  synth
+      ->add_flag("--header-only", req.load.header_only,
+                 "Write only the header (what a remote read of the file gives)")
       ->group(kGroupModel);
   synth->add_flag("--list", req.list_presets, "List the presets and exit")->group(kGroupOutput);
   synth->add_flag("--json", req.json, "One JSON document on stdout, nothing else")
@@ -308,22 +322,26 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
 
   // validate
   CLI::App* validate = app.add_subcommand(
-      "validate", "Load the model with our loader, measure the process, and print predicted vs "
-                  "actual memory per segment");
+      "validate",
+      "Load the model with our loader, measure the process, and print predicted vs "
+      "actual memory per segment");
   add_model_flags(validate, req, raw);
   const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw);
-  validate->add_option("--tolerance", tolerance,
-                       "Largest accepted |predicted - actual| / actual per segment and in total")
+  validate
+      ->add_option("--tolerance", tolerance,
+                   "Largest accepted |predicted - actual| / actual per segment and in total")
       ->type_name("F")
       ->check(CLI::Range(0.0, 10.0).description(""))
       ->capture_default_str()
       ->group(kGroupOutput);
-  validate->add_flag("--force", req.force,
-                     "Load even when the pre-flight check says the plan does not fit")
+  validate
+      ->add_flag("--force", req.force,
+                 "Load even when the pre-flight check says the plan does not fit")
       ->group(kGroupOutput);
-  validate->add_flag("--json", req.json,
-                     "One JSON document on stdout: estimate's, plus actual, rss_bytes, hwm_bytes, "
-                     "passed, tolerance")
+  validate
+      ->add_flag("--json", req.json,
+                 "One JSON document on stdout: estimate's, plus actual, rss_bytes, hwm_bytes, "
+                 "passed, tolerance")
       ->group(kGroupOutput);
   validate->footer(std::string(kExitCodes) +
                    "\n\nExamples:\n"
@@ -337,8 +355,9 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       std::none_of(std::begin(subcommands), std::end(subcommands),
                    [&](const CLI::App* a) { return a->get_name() == reversed_args.back(); })) {
     out.exit_code = kExitUsage;
-    out.err = "unknown subcommand '" + reversed_args.back() +
-              "': use inspect, estimate, synth or validate\nRun with --help for more information.\n";
+    out.err =
+        "unknown subcommand '" + reversed_args.back() +
+        "': use inspect, estimate, synth or validate\nRun with --help for more information.\n";
     return out;
   }
   try {
@@ -372,7 +391,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
     req.command = Command::kSynth;
     if (!req.list_presets && (req.preset.empty() || req.output.empty())) {
       out.exit_code = kExitUsage;
-      out.err = "synth: give a PRESET and -o PATH, or --list\nRun with --help for more information.\n";
+      out.err =
+          "synth: give a PRESET and -o PATH, or --list\nRun with --help for more information.\n";
       return out;
     }
   }

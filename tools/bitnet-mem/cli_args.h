@@ -15,26 +15,27 @@ enum class Command { kInspect, kEstimate, kSynth, kValidate };
 
 // Exit codes (api.md §2; validate adds 3).
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitInvalid = 1;         // the model or the request is invalid
-inline constexpr int kExitUsage = 2;           // bad command line
-inline constexpr int kExitOutOfTolerance = 3;  // validate: a segment or the total missed --tolerance
+inline constexpr int kExitInvalid = 1;  // the model or the request is invalid
+inline constexpr int kExitUsage = 2;    // bad command line
+inline constexpr int kExitOutOfTolerance =
+    3;  // validate: a segment or the total missed --tolerance
 
 struct CliRequest {
   Command command = Command::kInspect;
-  std::string model;                   // MODEL (inspect, estimate, validate)
-  ProductionLoadConfig load;           // --type-map, --header-only
-  MemoryAnalysisConfig analysis;       // runtime flags (estimate, validate)
+  std::string model;              // MODEL (inspect, estimate, validate)
+  ProductionLoadConfig load;      // --type-map, --header-only
+  MemoryAnalysisConfig analysis;  // runtime flags (estimate, validate)
   // The settings the user set explicitly, by their JSON config name ("n_ctx", "type_v", ...), in
   // the order of the config echo; every other setting is inferred (a default or resolved).
   std::vector<std::string> given;
-  bool json = false;                   // --json
+  bool json = false;  // --json
   // synth
-  std::string preset;                  // PRESET
-  std::string output;                  // -o PATH
-  bool list_presets = false;           // --list
+  std::string preset;         // PRESET
+  std::string output;         // -o PATH
+  bool list_presets = false;  // --list
   // validate
-  double tolerance = 0.05;             // --tolerance
-  bool force = false;                  // --force
+  double tolerance = 0.05;  // --tolerance
+  bool force = false;       // --force
 };
 
 // What the parser needs from the outside world (so tests can run it without the synth tables).
@@ -55,8 +56,8 @@ struct FlagAlias {
   std::string_view from, to;
 };
 inline constexpr FlagAlias kFlagAliases[] = {
-    {"-ub", "--ubatch-size"},  {"-np", "--parallel"},     {"-kvu", "--kv-unified"},
-    {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}, {"-fa", "--flash-attn"},
+    {"-ub", "--ubatch-size"},   {"-np", "--parallel"},        {"-kvu", "--kv-unified"},
+    {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"},   {"-fa", "--flash-attn"},
     {"-ngl", "--n-gpu-layers"}, {"-nkvo", "--no-kv-offload"},
 };
 

@@ -1,12 +1,11 @@
 // bitnet-mem: argv -> request -> library -> output. Thin by design (style.md §6).
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <exception>
 #include <new>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "api/json.h"
 #include "bitnet/error.h"
@@ -123,10 +122,14 @@ int run_synth(const CliRequest& req) {
 
 int run(const CliRequest& req) {
   switch (req.command) {
-    case Command::kInspect: return run_inspect(req);
-    case Command::kEstimate: return run_estimate(req);
-    case Command::kValidate: return run_validate(req);
-    case Command::kSynth: return run_synth(req);
+    case Command::kInspect:
+      return run_inspect(req);
+    case Command::kEstimate:
+      return run_estimate(req);
+    case Command::kValidate:
+      return run_validate(req);
+    case Command::kSynth:
+      return run_synth(req);
   }
   return bitnet::cli::kExitUsage;
 }

@@ -27,11 +27,11 @@ struct SettingFlag {
   std::string_view name, flag;
 };
 constexpr SettingFlag kSettingFlags[] = {
-    {"device", "--device"},      {"runtime", "--runtime"},    {"n_ctx", "-c"},
-    {"n_batch", "-b"},           {"n_ubatch", "-ub"},         {"n_seq", "-np"},
-    {"kv_unified", "-kvu"},      {"type_k", "-ctk"},          {"type_v", "-ctv"},
-    {"flash_attn", "-fa"},       {"mmap", "--mmap"},          {"n_gpu_layers", "-ngl"},
-    {"no_kv_offload", "-nkvo"},  {"n_threads", "-t"},
+    {"device", "--device"},     {"runtime", "--runtime"}, {"n_ctx", "-c"},
+    {"n_batch", "-b"},          {"n_ubatch", "-ub"},      {"n_seq", "-np"},
+    {"kv_unified", "-kvu"},     {"type_k", "-ctk"},       {"type_v", "-ctv"},
+    {"flash_attn", "-fa"},      {"mmap", "--mmap"},       {"n_gpu_layers", "-ngl"},
+    {"no_kv_offload", "-nkvo"}, {"n_threads", "-t"},
 };
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
@@ -111,11 +111,11 @@ std::string table(const std::vector<Row>& rows, const std::array<std::string, 5>
   std::size_t w0 = header[0].size();
   for (const Row& r : rows) w0 = std::max(w0, r.label.size());
   constexpr std::size_t kW = 11;
-  std::string out = fmt::format("{:<{}}  {:>{}}  {:>{}}  {:>{}}  {}\n", header[0], w0, header[1], kW,
-                                header[2], kW, header[3], kW, header[4]);
+  std::string out = fmt::format("{:<{}}  {:>{}}  {:>{}}  {:>{}}  {}\n", header[0], w0, header[1],
+                                kW, header[2], kW, header[3], kW, header[4]);
   for (const Row& r : rows)
-    out += fmt::format("{:<{}}  {:>{}}  {:>{}}  {:>{}}  {}\n", r.label, w0, r.anon, kW, r.mapped, kW,
-                       r.gpu, kW, r.note);
+    out += fmt::format("{:<{}}  {:>{}}  {:>{}}  {:>{}}  {}\n", r.label, w0, r.anon, kW, r.mapped,
+                       kW, r.gpu, kW, r.note);
   // Trailing spaces of rows without a note are noise.
   std::string trimmed;
   std::size_t start = 0;
@@ -142,13 +142,19 @@ Row segment_row(std::string label, const MemorySegment& s) {
 
 Row part_row(const MemoryPart& p) {
   Row r;
-  r.label = fmt::format("  {} ({}{})", p.name, p.device,
-                        p.kind == MemoryKind::kPinned ? ", pinned" : "");
+  r.label =
+      fmt::format("  {} ({}{})", p.name, p.device, p.kind == MemoryKind::kPinned ? ", pinned" : "");
   switch (p.kind) {
     case MemoryKind::kAnonymous:
-    case MemoryKind::kPinned: r.anon = format_bytes(p.bytes); break;
-    case MemoryKind::kMapped: r.mapped = format_bytes(p.bytes); break;
-    case MemoryKind::kDevice: r.gpu = format_bytes(p.bytes); break;
+    case MemoryKind::kPinned:
+      r.anon = format_bytes(p.bytes);
+      break;
+    case MemoryKind::kMapped:
+      r.mapped = format_bytes(p.bytes);
+      break;
+    case MemoryKind::kDevice:
+      r.gpu = format_bytes(p.bytes);
+      break;
   }
   r.note = std::string(basis_name(p.basis));
   return r;
@@ -204,8 +210,9 @@ std::string render_inspect(const ModelStructureInfo& m) {
     out += fmt::format("  {:<16}{}\n", k, v);
   };
   kv("architecture", m.architecture_known ? m.architecture
-                                          : m.architecture + " (unknown: a generic decoder derived "
-                                                             "from the tensor shapes)");
+                                          : m.architecture +
+                                                " (unknown: a generic decoder derived "
+                                                "from the tensor shapes)");
   kv("layers", fmt::format("{}", m.n_layer));
   kv("n_embd", fmt::format("{}", m.n_embd));
 
@@ -225,7 +232,8 @@ std::string render_inspect(const ModelStructureInfo& m) {
   std::string heads = fmt::format("{} query, ", m.n_head);
   heads += kv_min == kv_max ? fmt::format("{} KV", m.n_head_kv)
                             : fmt::format("{}..{} KV (varies by layer)", kv_min, kv_max);
-  if (m.n_head_kv != 0 && kv_min == kv_max && m.n_head % m.n_head_kv == 0 && m.n_head != m.n_head_kv)
+  if (m.n_head_kv != 0 && kv_min == kv_max && m.n_head % m.n_head_kv == 0 &&
+      m.n_head != m.n_head_kv)
     heads += fmt::format(" (GQA {}:1)", m.n_head / m.n_head_kv);
   if (m.mla) heads += " (MLA)";
   kv("heads", heads);
@@ -236,37 +244,37 @@ std::string render_inspect(const ModelStructureInfo& m) {
   kv("experts", m.n_expert == 0 ? std::string("none")
                                 : fmt::format("{} ({} used per token, n_ff_exp {}, {} MoE layers)",
                                               m.n_expert, m.n_expert_used, m.n_ff_exp, n_moe));
-  kv("sliding window",
-     m.sliding_window ? fmt::format("{} tokens on {} of {} layers", *m.sliding_window, n_swa,
-                                    m.n_layer)
-                      : std::string("none"));
+  kv("sliding window", m.sliding_window ? fmt::format("{} tokens on {} of {} layers",
+                                                      *m.sliding_window, n_swa, m.n_layer)
+                                        : std::string("none"));
   if (n_rec != 0 || n_nocache != 0)
     kv("layer kinds", fmt::format("{} attention, {} recurrent, {} without cache",
                                   m.n_layer - n_rec - n_nocache, n_rec, n_nocache));
   kv("output", m.tied_output ? "tied to token_embd" : "output.weight");
   kv("parameters", fmt::format("{} ({})", format_count(m.parameter_count), m.parameter_count));
-  kv("quantization", fmt::format("{}, {:.2f} bits per weight", quantization_type_name(m.quantization_type),
-                                 m.bits_per_weight));
+  kv("quantization", fmt::format("{}, {:.2f} bits per weight",
+                                 quantization_type_name(m.quantization_type), m.bits_per_weight));
   kv("type map", m.type_map_reason.empty()
                      ? std::string(type_map_name(m.type_map))
                      : fmt::format("{} ({})", type_map_name(m.type_map), m.type_map_reason));
   if (!m.tokenizer.model.empty() || m.tokenizer.n_tokens != 0)
-    kv("tokenizer", fmt::format("{}, {} tokens, {} merges", m.tokenizer.model.empty() ? "?" : m.tokenizer.model,
-                                m.tokenizer.n_tokens, m.tokenizer.n_merges));
+    kv("tokenizer",
+       fmt::format("{}, {} tokens, {} merges", m.tokenizer.model.empty() ? "?" : m.tokenizer.model,
+                   m.tokenizer.n_tokens, m.tokenizer.n_merges));
 
   // Tensors by type, largest first.
   std::vector<std::pair<std::string, TensorTypeStats>> types(m.tensor_types.begin(),
-                                                            m.tensor_types.end());
+                                                             m.tensor_types.end());
   std::stable_sort(types.begin(), types.end(),
                    [](const auto& a, const auto& b) { return a.second.bytes > b.second.bytes; });
   std::size_t w = 5;
   for (const auto& t : types) w = std::max(w, t.first.size());
-  out += fmt::format("\n  {:<{}}  {:>7}  {:>12}  {:>11}  {:>6}\n", "type", w, "tensors", "parameters",
-                     "bytes", "bpw");
+  out += fmt::format("\n  {:<{}}  {:>7}  {:>12}  {:>11}  {:>6}\n", "type", w, "tensors",
+                     "parameters", "bytes", "bpw");
   auto type_row = [&](std::string_view name, const TensorTypeStats& s) {
-    const double bpw = s.parameters == 0 ? 0.0
-                                         : 8.0 * static_cast<double>(s.bytes) /
-                                               static_cast<double>(s.parameters);
+    const double bpw = s.parameters == 0
+                           ? 0.0
+                           : 8.0 * static_cast<double>(s.bytes) / static_cast<double>(s.parameters);
     out += fmt::format("  {:<{}}  {:>7}  {:>12}  {:>11}  {:>6.2f}\n", name, w, s.count,
                        format_count(s.parameters), format_bytes(s.bytes), bpw);
   };
@@ -294,8 +302,9 @@ std::string render_estimate(const ModelStructureInfo& m, const DetailedMemoryReq
 
   const MemoryRecommendations& r = d.recommendations;
   out += "\nRecommendations\n";
-  out += fmt::format("  system RAM: min {}, recommended {}; swap {}\n", format_bytes(r.min_system_ram),
-                     format_bytes(r.recommended_system_ram), format_bytes(r.swap_requirements));
+  out +=
+      fmt::format("  system RAM: min {}, recommended {}; swap {}\n", format_bytes(r.min_system_ram),
+                  format_bytes(r.recommended_system_ram), format_bytes(r.swap_requirements));
   if (r.min_gpu_memory || r.recommended_gpu_memory)
     out += fmt::format("  GPU memory: min {}, recommended {}\n",
                        r.min_gpu_memory ? format_bytes(*r.min_gpu_memory) : "-",
@@ -304,9 +313,8 @@ std::string render_estimate(const ModelStructureInfo& m, const DetailedMemoryReq
     out += "\nSuggestions\n";
     int n = 0;
     for (const OptimizationSuggestion& s : r.optimization_suggestions) {
-      std::string effect = s.saves_bytes >= 0
-                               ? "saves " + format_signed_bytes(s.saves_bytes)
-                               : "costs " + format_signed_bytes(-s.saves_bytes);
+      std::string effect = s.saves_bytes >= 0 ? "saves " + format_signed_bytes(s.saves_bytes)
+                                              : "costs " + format_signed_bytes(-s.saves_bytes);
       out += fmt::format("  {}. {}{} ({})\n", ++n, s.text,
                          s.flags.empty() ? std::string() : fmt::format(" [{}]", s.flags), effect);
     }
@@ -322,7 +330,8 @@ std::string render_validate(const ModelStructureInfo& m, const ValidationReport&
   out += "\n";
   std::size_t w = 7;
   for (const ValidationRow& row : r.rows) w = std::max(w, row.segment.size());
-  out += fmt::format("{:<{}}  {:>11}  {:>11}  {:>8}\n", "segment", w, "predicted", "actual", "error");
+  out +=
+      fmt::format("{:<{}}  {:>11}  {:>11}  {:>8}\n", "segment", w, "predicted", "actual", "error");
   for (const ValidationRow& row : r.rows)
     out += fmt::format("{:<{}}  {:>11}  {:>11}  {:>8}  {}\n", row.segment, w,
                        format_bytes(row.predicted_bytes), format_bytes(row.actual_bytes),
@@ -336,7 +345,8 @@ std::string render_validate(const ModelStructureInfo& m, const ValidationReport&
     std::string misses;
     for (const ValidationRow& row : r.rows)
       if (!row.within_tolerance)
-        misses += fmt::format("{}{} {}", misses.empty() ? "" : ", ", row.segment, percent(row.error));
+        misses +=
+            fmt::format("{}{} {}", misses.empty() ? "" : ", ", row.segment, percent(row.error));
     out += fmt::format("FAILED: outside {:.1f}%: {}\n", r.tolerance * 100, misses);
   }
   out += warnings_block(r.predicted.warnings);
