@@ -112,9 +112,13 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
 
   // --- host compute buffer (CPU build: CPU; GPU build: pinned CUDA_Host) ------------------------
   // Attention phase without FA at the cache's full size (the reserve runs with a full cache).
+  // iSWA models have a second cache with its own mask and index inputs.
+  const bool two_caches = any_swa && p.swa_size != p.kv_size && n_kv_max != p.swa_size;
+  const B swa_inputs = two_caches ? B(kF32) * B(p.swa_size) * n_ub + B(8) * n_ub * nvg + B(8) * n_ub
+                                  : B(0);
   const B attn_nofa = corrected
       ? B(kF32) * n_ub * (B(1) + B(5) * n_embd + n_kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
-            B(16) * n_ub
+            B(16) * n_ub + swa_inputs
       : B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head));
   const B logits = B(kF32) * n_out * (n_vocab + n_embd);
   Work work = p.prof->cpu_work_buffer ? cpu_work(p, w) : Work{};
@@ -147,6 +151,9 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     B host = B(8) * n_embd * n_ub + B(12) * n_ub;
     if (any_attn) host += cache(B(p.kv_size));
     if (any_swa && p.swa_size != p.kv_size) host += cache(B(p.swa_size));
+    // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
+    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
+    if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
                                    "KV indices (pinned: resident from creation)"));

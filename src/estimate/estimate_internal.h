@@ -68,6 +68,8 @@ struct WeightsResult {
   std::vector<Term> terms;
   std::uint64_t output_weight_on_host = 0;  // nbytes of a CPU-resident head weight run on the GPU
   bool gpu_cublas_gemm = false;             // an offloaded matmul weight takes cuBLAS (f16/f32)
+  bool host_matmul_in_gpu_layer = false;    // an offloaded layer's weight the GPU cannot run
+  std::uint64_t read_buffer = 0;            // no-mmap read buffer kept after load
 };
 Result<WeightsResult> weight_terms(const Plan& p);
 

@@ -15,6 +15,7 @@ constexpr std::uint64_t kAmxAlign = 64;    // ggml-cpu/amx TENSOR_ALIGNMENT
 constexpr std::uint64_t kCudaAlign = 128;  // ggml-cuda buffer type alignment
 constexpr std::uint64_t kMatrixRowPadding = 512;  // ggml-cuda MATRIX_ROW_PADDING
 constexpr std::uint64_t kOpOffloadMinBatch = 32;  // ggml-cuda GGML_OP_OFFLOAD_MIN_BATCH
+constexpr std::uint64_t kGlibcMmapThresholdMax = 32ull << 20;  // glibc malloc.c, 64-bit
 
 bool is_block_quantized(QuantizationType t) {
   const QuantTraits* q = find_traits(t);
@@ -130,13 +131,33 @@ Result<WeightsResult> weight_terms(const Plan& p) {
         head_on_gpu = true;
     if (head != nullptr && !head_on_gpu) w.output_weight_on_host = head->nbytes;
   }
+  // cuBLAS GEMMs: a repeating-layer matmul with an f16/bf16/f32 weight that runs on the GPU, being
+  // resident there or op-offloaded for a ubatch of >= 32 tokens (ggml-cuda.cu ggml_cuda_mul_mat:
+  // float weights take cuBLAS for batches; quantized ones MMQ). The head is not counted: serving
+  // asks for last-token logits, a 1-row product (mul_mat_vec) that is not offloaded.
   for (const auto& pl : w.placements) {
-    const QuantizationType ty = pl.t != nullptr ? pl.t->type : synth.type;
-    const TensorInfo& ti = pl.t != nullptr ? *pl.t : synth;
-    if (pl.on_gpu && is_matmul(ti.op) && ti.ne[1] > 1 &&
-        (ty == QuantizationType::kF16 || ty == QuantizationType::kBF16 ||
-         ty == QuantizationType::kF32))
+    if (pl.t == nullptr || pl.t->layer_class != LayerClass::kRepeating || !is_matmul(pl.t->op)) continue;
+    const TensorInfo& ti = *pl.t;
+    const bool runs_on_gpu =
+        pl.on_gpu || (p.gpu_build && p.n_tokens >= kOpOffloadMinBatch && cuda_supports_type(ti.type));
+    if (runs_on_gpu && ti.ne[1] > 1 &&
+        (ti.type == QuantizationType::kF16 || ti.type == QuantizationType::kBF16 ||
+         ti.type == QuantizationType::kF32))
       w.gpu_cublas_gemm = true;
+    // A weight the GPU cannot run although its layer is offloaded (ternary TQ types upstream): the
+    // CPU computes that matmul, and its activations live in the host compute buffer.
+    if (!pl.on_gpu && p.layer_on_gpu(ti.layer)) w.host_matmul_in_gpu_layer = true;
+  }
+  // No mmap + repack: non-host buffers are filled through a read buffer (llama-model-loader.cpp
+  // load_all_data) that grows to the largest such tensor. glibc serves blocks above its mmap
+  // threshold (raised dynamically up to DEFAULT_MMAP_THRESHOLD_MAX = 32 MiB) with mmap and returns
+  // them on free; smaller ones stay in the heap. gt: +2.3 / +9.0 / +13.5 MiB over the mmap runs =
+  // the largest repacked tensor of at most 32 MiB (qwen2.5-0.5b-q4_0, qwen3moe-small, llama-3.2-3b).
+  if (!p.rc.mmap) {
+    for (const auto& pl : w.placements)
+      if (pl.t != nullptr && (pl.buffer == "CPU_REPACK" || pl.buffer == "AMX") &&
+          pl.t->nbytes <= kGlibcMmapThresholdMax)
+        w.read_buffer = std::max(w.read_buffer, pl.t->nbytes);
   }
 
   // Buffers.
@@ -193,6 +214,16 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     // Load phase: mmap populates every page of the file (MAP_POPULATE); anonymous and pinned
     // buffers are filled during load; device memory is not host memory.
     term.load_resident = mapped ? m.file_bytes : term.part.bytes;
+    w.terms.push_back(std::move(term));
+  }
+  if (w.read_buffer > 0) {
+    Term term;
+    term.seg = Seg::kQuant;
+    term.part = MemoryPart{"load_read_buffer", "cpu", MemoryKind::kAnonymous, w.read_buffer,
+                           w.read_buffer, Basis::kCalibrated,
+                           "llama-model-loader.cpp load_all_data: read buffer for repacked tensors "
+                           "(no mmap), the largest one; stays on the heap"};
+    term.load_resident = w.read_buffer;
     w.terms.push_back(std::move(term));
   }
   return w;
