@@ -237,6 +237,11 @@ TEST(CliRenderEstimate, LongSuggestionsWrapButKeepTheirFlagsOnOneLine) {
   const std::string t = render_estimate(tiny_model(), d, {});
   for (const std::string& l : lines(t)) EXPECT_LE(l.size(), 100u) << l;
   EXPECT_NE(t.find("[-ctk q4_0 -ctv q4_0 -fa on] (saves 150 MiB)"), std::string::npos) << t;
+  // The effect stays whole too: "(saves" and its size on one line.
+  for (const std::string& l : lines(t)) {
+    const std::string_view v(l);
+    EXPECT_FALSE(v.ends_with("(saves")) << l;
+  }
   EXPECT_EQ(t.find('\x01'), std::string::npos);
 }
 

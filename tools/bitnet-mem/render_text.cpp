@@ -350,11 +350,12 @@ std::string render_estimate(const ModelStructureInfo& m, const DetailedMemoryReq
       std::string effect = s.saves_bytes >= 0 ? "saves " + format_signed_bytes(s.saves_bytes)
                                               : "costs " + format_signed_bytes(-s.saves_bytes);
       const std::string prefix = fmt::format("  {}. ", ++n);
-      out += wrap_words(
-          prefix,
-          fmt::format("{}{} ({})", s.text,
-                      s.flags.empty() ? std::string() : " [" + no_break(s.flags) + "]", effect),
-          prefix.size());
+      out +=
+          wrap_words(prefix,
+                     fmt::format("{}{} ({})", s.text,
+                                 s.flags.empty() ? std::string() : " [" + no_break(s.flags) + "]",
+                                 no_break(effect)),
+                     prefix.size());
     }
   }
   out += warnings_block(d.warnings);
