@@ -163,6 +163,10 @@ TEST(CliArgs, ValidateTakesRuntimeFlagsAndTolerance) {
   EXPECT_DOUBLE_EQ(r.tolerance, 0.1);
   EXPECT_TRUE(r.force);
   EXPECT_DOUBLE_EQ(ok({"validate", "m.gguf"}).tolerance, 0.05);
+  // validate loads with our own loader, so it predicts with the native profile and has no
+  // --runtime.
+  EXPECT_EQ(r.analysis.runtime.runtime, "native");
+  EXPECT_EQ(parse({"validate", "m.gguf", "--runtime", "llama.cpp"}).exit_code, kExitUsage);
 }
 
 TEST(CliArgs, Synth) {

@@ -80,7 +80,9 @@ void add_model_flags(CLI::App* sub, CliRequest& req, RawFlags& raw) {
       ->group(kGroupModel);
 }
 
-std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
+// with_runtime: validate always predicts with the native profile (our loader), so it has no
+// --runtime.
+std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw, bool with_runtime) {
   const std::vector<std::string> kv_types = kv_type_names();
   const CLI::Validator kPositive =
       CLI::Range(1u, std::numeric_limits<std::uint32_t>::max()).description("");
@@ -92,14 +94,16 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
                              ->check(device_validator())
                              ->capture_default_str()
                              ->group(kGroupDevice)});
-  g.push_back(
-      {"runtime", sub->add_option("--runtime", raw.runtime,
-                                  "Whose allocation behaviour to predict: llama.cpp (current "
-                                  "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
-                      ->type_name("NAME")
-                      ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
-                      ->capture_default_str()
-                      ->group(kGroupDevice)});
+  if (with_runtime) {
+    g.push_back(
+        {"runtime", sub->add_option("--runtime", raw.runtime,
+                                    "Whose allocation behaviour to predict: llama.cpp (current "
+                                    "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
+                        ->type_name("NAME")
+                        ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
+                        ->capture_default_str()
+                        ->group(kGroupDevice)});
+  }
   g.push_back(
       {"n_ctx", sub->add_option("-c,--ctx-size", raw.n_ctx,
                                 "Total KV cells over all sequences; 0 = the model's training "
@@ -282,7 +286,7 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       "Memory per segment (weights, KV cache, activations, quantization and system "
       "overhead), total, peak, and recommendations for the given runtime settings");
   add_model_flags(estimate, req, raw);
-  const std::vector<GivenOpt> est_given = add_runtime_flags(estimate, raw);
+  const std::vector<GivenOpt> est_given = add_runtime_flags(estimate, raw, true);
   estimate->add_flag("--json", req.json, "One JSON document on stdout (api.md §3), nothing else")
       ->group(kGroupOutput);
   estimate->footer(
@@ -324,9 +328,9 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   CLI::App* validate = app.add_subcommand(
       "validate",
       "Load the model with our loader, measure the process, and print predicted vs "
-      "actual memory per segment");
+      "actual memory per segment (predicted with the native runtime profile)");
   add_model_flags(validate, req, raw);
-  const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw);
+  const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw, false);
   validate
       ->add_option("--tolerance", tolerance,
                    "Largest accepted |predicted - actual| / actual per segment and in total")
@@ -385,6 +389,7 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
     apply_runtime(raw, est_given, req);
   } else if (validate->parsed()) {
     req.command = Command::kValidate;
+    raw.runtime = "native";  // what validate_model loads and predicts with
     apply_runtime(raw, val_given, req);
     req.tolerance = tolerance;
   } else {
