@@ -62,6 +62,8 @@ TEST(CliArgs, EstimateDefaultsAreApiMdDefaults) {
   EXPECT_FALSE(rc.kv_unified);
   EXPECT_EQ(rc.effective_type_k(), Precision::kF16);
   EXPECT_EQ(rc.effective_type_v(), Precision::kF16);
+  EXPECT_FALSE(rc.type_k.has_value());  // not given: the library's default applies
+  EXPECT_FALSE(rc.type_v.has_value());
   EXPECT_EQ(rc.flash_attn, FlashAttn::kAuto);
   EXPECT_TRUE(rc.mmap);
   EXPECT_FALSE(rc.n_gpu_layers.has_value());

@@ -185,15 +185,24 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw, bool with_
 
 // Fills req.analysis and req.given from the raw values. The values were validated by CLI11.
 void apply_runtime(const RawFlags& raw, const std::vector<GivenOpt>& given, CliRequest& req) {
+  for (const GivenOpt& g : given) {
+    if (g.opt->count() == 0) continue;
+    if (std::string_view(g.name) == "n_gpu_layers" && raw.n_gpu_layers < 0) continue;
+    if (!req.given.empty() && req.given.back() == g.name) continue;
+    req.given.emplace_back(g.name);
+  }
+  auto is_given = [&req](std::string_view name) {
+    return std::find(req.given.begin(), req.given.end(), name) != req.given.end();
+  };
   RuntimeConfig& rc = req.analysis.runtime;
   rc.n_ctx = raw.n_ctx;
   rc.n_batch = raw.n_batch;
   rc.n_ubatch = raw.n_ubatch;
   rc.max_batch_size = raw.n_seq;
   rc.kv_unified = raw.kv_unified;
-  rc.type_k = parse_precision(raw.type_k);
-  rc.type_v = parse_precision(raw.type_v);
-  rc.kv_cache_precision = rc.type_k.value_or(Precision::kF16);
+  // Unset unless given: the library's default (kv_cache_precision, f16) applies.
+  if (is_given("type_k")) rc.type_k = parse_precision(raw.type_k);
+  if (is_given("type_v")) rc.type_v = parse_precision(raw.type_v);
   rc.flash_attn = raw.flash_attn == "on"    ? FlashAttn::kOn
                   : raw.flash_attn == "off" ? FlashAttn::kOff
                                             : FlashAttn::kAuto;
@@ -206,12 +215,6 @@ void apply_runtime(const RawFlags& raw, const std::vector<GivenOpt>& given, CliR
   rc.device = dev ? *dev : Device{};
   req.analysis.device = rc.device;
   req.analysis.safety_margin = raw.safety_margin;
-  for (const GivenOpt& g : given) {
-    if (g.opt->count() == 0) continue;
-    if (std::string_view(g.name) == "n_gpu_layers" && raw.n_gpu_layers < 0) continue;
-    if (!req.given.empty() && req.given.back() == g.name) continue;
-    req.given.emplace_back(g.name);
-  }
 }
 
 void lower(std::string& s) {
