@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,7 @@ struct Plan {
   std::uint64_t n_tokens = 0;         // tokens of the reserved ubatch
   std::uint64_t n_outputs = 0;        // logits rows reserved
   std::uint32_t n_threads = 1;
+  std::optional<std::uint64_t> measured_base;  // RSS of this process before an in-process load
   std::vector<std::string> warnings;
 
   bool layer_on_gpu(std::int64_t il) const noexcept {
@@ -81,6 +83,8 @@ Result<WeightsResult> weight_terms(const Plan& p);
 Status kv_terms(const Plan& p, std::vector<Term>& out);
 Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
 Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
+// Host bytes the native loader's own structs take per model (system_overhead, native profile).
+B native_loader_struct_bytes(const ModelStructureInfo& m);
 
 // Segments, totals and the peak from the terms.
 void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);

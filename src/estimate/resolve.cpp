@@ -30,10 +30,16 @@ std::uint64_t max_n_embd_v_gqa(const ModelStructureInfo& m) noexcept {
 }
 
 std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept {
-  std::uint64_t ff = m.n_ff;
-  for (const auto& L : m.layers) ff = std::max<std::uint64_t>(ff, L.n_ff);
-  if (m.n_expert > 0 && m.n_ff_exp > 0)
-    ff = std::max<std::uint64_t>(ff, std::uint64_t{m.n_ff_exp} * std::max(1u, m.n_expert_used));
+  // The widest FFN a block runs: its dense width (LayerInfo::n_ff, 0 for MoE-only blocks) plus, in
+  // MoE blocks, the used experts' width (MUL_MAT_ID outputs are [n_ff_exp, n_expert_used, n_ub]).
+  // The model-level feed_forward_length is not it: MoE architectures (qwen3moe) declare a dense
+  // width that no MoE block uses. Without per-layer data, the model-level scalars.
+  const std::uint64_t moe = m.n_expert > 0 && m.n_ff_exp > 0
+                                ? std::uint64_t{m.n_ff_exp} * std::max(1u, m.n_expert_used)
+                                : 0;
+  if (m.layers.empty()) return std::max<std::uint64_t>(m.n_ff, moe);
+  std::uint64_t ff = 0;
+  for (const auto& L : m.layers) ff = std::max<std::uint64_t>(ff, L.n_ff + (L.is_moe ? moe : 0));
   return ff;
 }
 
@@ -160,6 +166,7 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
   p.kv_offload = !rt.no_kv_offload;
   p.repack_enabled = rt.repack;
   p.n_threads = rt.n_threads > 0 ? rt.n_threads : prof.default_threads;
+  if (prof.in_process) p.measured_base = cfg.process_base_bytes;
 
   ResolvedConfig& rc = p.rc;
   rc.device = dev.to_string();
