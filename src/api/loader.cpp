@@ -41,6 +41,7 @@ Result<ProductionModelLoader> ProductionModelLoader::open(const std::string& pat
     auto impl = std::make_unique<Impl>();
     impl->file = std::move(file);
     impl->info = std::move(info).value();
+    impl->digest = detail::make_digest(impl->info);  // after the move: it points into info
     impl->config = config;
     return ProductionModelLoader(std::move(impl));
   } catch (const std::bad_alloc&) {
@@ -68,7 +69,7 @@ const ModelStructureInfo& ProductionModelLoader::model_info() const noexcept { r
 Result<DetailedMemoryRequirements> ProductionModelLoader::get_detailed_memory_requirements(
     const MemoryAnalysisConfig& config) const {
   try {
-    return detail::estimate_memory(impl_->info, config);
+    return detail::estimate_memory(impl_->info, impl_->digest, config);
   } catch (const std::bad_alloc&) {
     return Error{Errc::kResourceLimit, "out of memory while estimating", kNoOffset, {}, {}};
   } catch (const std::exception& e) {

@@ -36,9 +36,12 @@ struct Placement {
   std::uint64_t alloc = 0;        // bytes in that buffer (padding, row padding, packed layout)
 };
 
+struct TensorDigest;
+
 // The resolved settings and model-derived quantities every term reads.
 struct Plan {
   const ModelStructureInfo* m = nullptr;
+  const TensorDigest* digest = nullptr;  // the tensors, grouped once per analysis (digest.h)
   const RuntimeProfile* prof = nullptr;
   const GpuOverheads* gpu = nullptr;  // nullptr when no GPU is involved
   ResolvedConfig rc;
@@ -65,7 +68,8 @@ struct Plan {
 };
 
 // Resolves the config (MemoryAnalysisConfig -> Plan); errors for impossible requests.
-Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg);
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& digest,
+                          const MemoryAnalysisConfig& cfg);
 
 // Weight placement per tensor and the model-buffer terms (weights + repack overhead).
 struct WeightsResult {
@@ -85,17 +89,20 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
 Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
 // Host bytes the native loader's own structs take per model (system_overhead, native profile).
 B native_loader_struct_bytes(const ModelStructureInfo& m);
+// ggml_backend_cuda_buffer_type_get_alloc_size: a weight's bytes in a CUDA buffer.
+Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t);
 
 // Segments, totals and the peak from the terms.
 void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);
 
 // The estimate without recommendations' suggestions (the suggestion search re-runs this).
 Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
+                                                 const TensorDigest& digest,
                                                  const MemoryAnalysisConfig& cfg);
 
 // Recommendations: RAM/VRAM policy and, if cfg.suggestions, the alternatives search.
-Status recommend(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg,
-                 DetailedMemoryRequirements& d);
+Status recommend(const ModelStructureInfo& m, const TensorDigest& digest,
+                 const MemoryAnalysisConfig& cfg, DetailedMemoryRequirements& d);
 
 // Helpers shared by the terms.
 std::uint64_t max_n_head(const ModelStructureInfo& m) noexcept;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 #include "tables/quant_traits.h"
 
@@ -47,9 +48,11 @@ std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
   return L.is_swa ? p.swa_size : p.kv_size;
 }
 
-Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg) {
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& digest,
+                          const MemoryAnalysisConfig& cfg) {
   Plan p;
   p.m = &m;
+  p.digest = &digest;
   const RuntimeConfig& rt = cfg.runtime;
   p.prof = find_runtime_profile(rt.runtime);
   if (p.prof == nullptr)
@@ -192,12 +195,7 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
   if (m.hparams_basis != Basis::kExact && m.architecture_known)
     p.warnings.push_back("some hyperparameters were derived, not read: KV cache and compute buffers "
                          "are derived estimates");
-  std::uint64_t n_unknown = 0, n_bitnet = 0;
-  for (const auto& t : m.tensors) {
-    n_unknown += t.type == QuantizationType::kUnknown ? 1 : 0;
-    n_bitnet += (t.type == QuantizationType::kI2_S || t.type == QuantizationType::kTL1 ||
-                 t.type == QuantizationType::kTL2) ? 1 : 0;
-  }
+  const std::uint64_t n_unknown = digest.n_unknown, n_bitnet = digest.n_bitnet;
   if (n_unknown > 0)
     p.warnings.push_back(std::to_string(n_unknown) +
                          " tensor(s) of unknown type: their bytes come from their file spans; "

@@ -162,6 +162,8 @@ const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMas
   return nullptr;
 }
 
+std::span<const RepackRule> all_repack_rules() noexcept { return kRepackRules; }
+
 bool head_reads_token_embd(std::string_view architecture) noexcept {
   return std::any_of(std::begin(kHeadReadsTokenEmbd), std::end(kHeadReadsTokenEmbd),
                      [&](std::string_view a) { return a == architecture; });

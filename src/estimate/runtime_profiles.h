@@ -88,6 +88,7 @@ struct RepackRule {
 // The first rule that repacks a MUL_MAT weight of type `t` with `ne1` rows on `isa`; nullptr if
 // the weight stays in the default buffer. Rules are tried in llama.cpp's buffer-type order.
 const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMask isa) noexcept;
+std::span<const RepackRule> all_repack_rules() noexcept;
 
 // Architectures whose output head multiplies by token_embd directly instead of a (duplicated)
 // output tensor: the tied weight is never copied to another buffer (llama.cpp src/models/*.cpp).

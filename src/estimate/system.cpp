@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "bitnet/measure.h"
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 
 namespace bitnet::detail {
@@ -85,7 +86,7 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
       break;
     }
     case HostObjects::kLoaderStructs: {
-      const B objects = native_loader_struct_bytes(m);
+      const B objects = p.digest->native_loader_bytes;
       BITNET_TRY(push("loader_objects", "cpu", MemoryKind::kAnonymous, objects, objects, objects,
                       Basis::kDerived,
                       "native loader: the LoadedModel's copy of the analysis (TensorInfo, LayerInfo) "
