@@ -30,6 +30,14 @@ Result<ValidationReport> validate_model(const ProductionModelLoader& loader, con
                  "pass e.g. 0.05 for 5 %"};
   try {
     LoadOptions opts = options;
+    // The plan is computed once before the base is sampled, as load() will compute it again: the
+    // estimator's code pages are then part of the base, and the load's own code pages are what
+    // the native profile's runtime_code_pages predicts.
+    {
+      MemoryAnalysisConfig warm = opts.analysis;
+      warm.runtime.runtime = "native";
+      BITNET_TRY(loader.get_detailed_memory_requirements(warm));
+    }
     BITNET_ASSIGN_OR_RETURN(const MeasuredMemory base, detail::read_self_status());
     opts.analysis.process_base_bytes = base.rss_bytes;
     BITNET_ASSIGN_OR_RETURN(LoadedModel model, loader.load(opts));

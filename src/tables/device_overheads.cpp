@@ -52,12 +52,14 @@ constexpr HostBase kHostBases[] = {
   // Our own process (bitnet-mem, or a program linking bitnet_models) just before the load: code,
   // libstdc++, the analysed model. 4.4 MiB in the validate test's child, about 5 MiB in
   // bitnet-mem validate (this machine); an estimate when validate_model does not measure it.
-  // code_pages: our estimator's and loader's code, first run by the load: file-backed RSS growth
-  // beyond the mapped file during ProductionModelLoader::load (plan + load_model): 0.9 MiB in a
-  // small program, 1.1-1.2 MiB in the unit-test binary (gtest around it scatters the code).
+  // code_pages: our loader's code (and the libstdc++/libc code it is the first to run), touched
+  // during load_model: RSS growth beyond every buffer during the load, validate_model having
+  // computed the plan before it sampled the base: 0.74-0.86 MiB in the unit-test binary (g++ and
+  // clang builds); up to 1.8 MiB in a small program that had run little library code before.
   {"native", 5 * kMiB, Basis::kHeuristic,
    "estimate: RSS of a bitnet-models process before the load (validate measures it instead)",
-   1024 * 1024, "file-backed RSS growth beyond the mapped file during the first load (fit)"},
+   800 * 1024, "RSS growth beyond every buffer during load_model (fit; 0.74-0.86 MiB measured, "
+   "more in a program that ran little library code before)"},
 };
 // clang-format on
 
