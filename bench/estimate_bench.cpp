@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "../tests/unit/estimate_fixtures.h"
+#include "estimate/digest.h"
 #include "estimate/estimate.h"
 
 namespace {
@@ -47,6 +48,31 @@ void BM_Estimate(benchmark::State& state, const ModelStructureInfo* m) {
   }
 }
 
+// What ProductionModelLoader does: the tensor digest is made once at open (make_digest), and each
+// estimate reads the digest, not the tensors.
+void BM_EstimateCachedDigest(benchmark::State& state, const ModelStructureInfo* m) {
+  const bitnet::detail::TensorDigest digest = bitnet::detail::make_digest(*m);
+  MemoryAnalysisConfig cfg;
+  cfg.suggestions = false;
+  for (auto _ : state) {
+    auto r = bitnet::detail::estimate_memory(*m, digest, cfg);
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+// The same on a CUDA device with 40 layers offloaded: placement by layer (the per-layer groups).
+void BM_EstimateCachedDigestGpu(benchmark::State& state, const ModelStructureInfo* m) {
+  const bitnet::detail::TensorDigest digest = bitnet::detail::make_digest(*m);
+  MemoryAnalysisConfig cfg;
+  cfg.suggestions = false;
+  cfg.device = bitnet::Device{bitnet::Device::Kind::kCuda, 0};
+  cfg.runtime.n_gpu_layers = 40;
+  for (auto _ : state) {
+    auto r = bitnet::detail::estimate_memory(*m, digest, cfg);
+    benchmark::DoNotOptimize(r);
+  }
+}
+
 void BM_EstimateWithSuggestions(benchmark::State& state, const ModelStructureInfo* m) {
   MemoryAnalysisConfig cfg;  // all suggestions, plus the context bisection for 48 GiB of RAM
   cfg.runtime.n_ctx = 32768;
@@ -65,6 +91,9 @@ BENCHMARK_CAPTURE(BM_EstimateBaselineSumTensors, bitnet_2b, &bitnet_2b());
 BENCHMARK_CAPTURE(BM_Estimate, bitnet_2b, &bitnet_2b());
 BENCHMARK_CAPTURE(BM_EstimateBaselineSumTensors, llama_70b, &llama_70b());
 BENCHMARK_CAPTURE(BM_Estimate, llama_70b, &llama_70b());
+BENCHMARK_CAPTURE(BM_EstimateCachedDigest, bitnet_2b, &bitnet_2b());
+BENCHMARK_CAPTURE(BM_EstimateCachedDigest, llama_70b, &llama_70b());
+BENCHMARK_CAPTURE(BM_EstimateCachedDigestGpu, llama_70b, &llama_70b());
 BENCHMARK_CAPTURE(BM_EstimateWithSuggestions, bitnet_2b, &bitnet_2b());
 BENCHMARK_CAPTURE(BM_EstimateWithSuggestions, llama_70b, &llama_70b());
 

@@ -16,6 +16,9 @@
 namespace bitnet {
 
 class ProductionModelLoader;
+namespace detail {
+struct LoadedModelAccess;  // the library's private accessor to a LoadedModel's state (src/load/)
+}  // namespace detail
 
 struct LoadOptions {
   MemoryAnalysisConfig analysis;      // the plan to commit (runtime "native" is used for the buffers)
@@ -51,6 +54,7 @@ class LoadedModel {
   explicit LoadedModel(std::unique_ptr<Impl> impl);
 
  private:
+  friend struct detail::LoadedModelAccess;
   std::unique_ptr<Impl> impl_;
 };
 

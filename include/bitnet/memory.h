@@ -109,6 +109,11 @@ struct MemoryAnalysisConfig {
   std::string gpu_name;   // selects the device-overhead row (e.g. "H100"); "" = the default row
   std::string cpu_isa;    // CPU features that decide repacking: "avx2", "avx512", "avx512+amx",
                           // "neon"; "" = the runtime profile's default (x86-64 AVX-512)
+  // RSS of the process that will load the model, measured just before the load (validate_model
+  // sets it). Only for runtimes that load inside this process (native): it replaces the table's
+  // estimate of that process's base. A measured input, reported as such (basis exact, source
+  // "measured"); never the measurement the estimate is compared with.
+  std::optional<std::uint64_t> process_base_bytes;
 };
 
 // The settings as the runtime resolves them (echoed as "config" in JSON).

@@ -1,13 +1,15 @@
 // estimate_memory: ModelStructureInfo + MemoryAnalysisConfig -> DetailedMemoryRequirements.
 #include "estimate/estimate.h"
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 
 namespace bitnet::detail {
 
 Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
+                                                 const TensorDigest& digest,
                                                  const MemoryAnalysisConfig& cfg) {
-  BITNET_ASSIGN_OR_RETURN(Plan p, resolve_plan(m, cfg));
+  BITNET_ASSIGN_OR_RETURN(Plan p, resolve_plan(m, digest, cfg));
   BITNET_ASSIGN_OR_RETURN(WeightsResult w, weight_terms(p));
   std::vector<Term> terms = std::move(w.terms);
   terms.reserve(terms.size() + 16);
@@ -26,8 +28,17 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
 
 Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& model,
                                                    const MemoryAnalysisConfig& config) {
-  BITNET_ASSIGN_OR_RETURN(DetailedMemoryRequirements d, estimate_core(model, config));
-  BITNET_TRY(recommend(model, config, d));
+  // Alternatives the suggestion search tries keep the device: per-layer groups only for a GPU.
+  const TensorDigest digest =
+      make_digest(model, config.device.is_gpu() || config.runtime.device.is_gpu());
+  return estimate_memory(model, digest, config);
+}
+
+Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& model,
+                                                   const TensorDigest& digest,
+                                                   const MemoryAnalysisConfig& config) {
+  BITNET_ASSIGN_OR_RETURN(DetailedMemoryRequirements d, estimate_core(model, digest, config));
+  BITNET_TRY(recommend(model, digest, config, d));
   if (!config.detailed_breakdown) {
     for (MemorySegment* s : {&d.model_weights, &d.kv_cache, &d.activations,
                              &d.quantization_overhead, &d.system_overhead, &d.total, &d.peak_usage})

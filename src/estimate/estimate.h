@@ -8,7 +8,13 @@
 
 namespace bitnet::detail {
 
+// Computes the tensor digest on the fly (one pass over the tensors).
 Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& model,
+                                                   const MemoryAnalysisConfig& config);
+// With a digest made once per analysis (make_digest(model)): no walk over the tensors.
+struct TensorDigest;
+Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& model,
+                                                   const TensorDigest& digest,
                                                    const MemoryAnalysisConfig& config);
 
 }  // namespace bitnet::detail

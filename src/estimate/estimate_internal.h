@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,12 @@ struct Placement {
   std::uint64_t alloc = 0;        // bytes in that buffer (padding, row padding, packed layout)
 };
 
+struct TensorDigest;
+
 // The resolved settings and model-derived quantities every term reads.
 struct Plan {
   const ModelStructureInfo* m = nullptr;
+  const TensorDigest* digest = nullptr;  // the tensors, grouped once per analysis (digest.h)
   const RuntimeProfile* prof = nullptr;
   const GpuOverheads* gpu = nullptr;  // nullptr when no GPU is involved
   ResolvedConfig rc;
@@ -54,6 +58,7 @@ struct Plan {
   std::uint64_t n_tokens = 0;         // tokens of the reserved ubatch
   std::uint64_t n_outputs = 0;        // logits rows reserved
   std::uint32_t n_threads = 1;
+  std::optional<std::uint64_t> measured_base;  // RSS of this process before an in-process load
   std::vector<std::string> warnings;
 
   bool layer_on_gpu(std::int64_t il) const noexcept {
@@ -63,7 +68,8 @@ struct Plan {
 };
 
 // Resolves the config (MemoryAnalysisConfig -> Plan); errors for impossible requests.
-Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg);
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& digest,
+                          const MemoryAnalysisConfig& cfg);
 
 // Weight placement per tensor and the model-buffer terms (weights + repack overhead).
 struct WeightsResult {
@@ -81,17 +87,22 @@ Result<WeightsResult> weight_terms(const Plan& p);
 Status kv_terms(const Plan& p, std::vector<Term>& out);
 Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
 Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
+// Host bytes the native loader's own structs take per model (system_overhead, native profile).
+B native_loader_struct_bytes(const ModelStructureInfo& m);
+// ggml_backend_cuda_buffer_type_get_alloc_size: a weight's bytes in a CUDA buffer.
+Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t);
 
 // Segments, totals and the peak from the terms.
 void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);
 
 // The estimate without recommendations' suggestions (the suggestion search re-runs this).
 Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
+                                                 const TensorDigest& digest,
                                                  const MemoryAnalysisConfig& cfg);
 
 // Recommendations: RAM/VRAM policy and, if cfg.suggestions, the alternatives search.
-Status recommend(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg,
-                 DetailedMemoryRequirements& d);
+Status recommend(const ModelStructureInfo& m, const TensorDigest& digest,
+                 const MemoryAnalysisConfig& cfg, DetailedMemoryRequirements& d);
 
 // Helpers shared by the terms.
 std::uint64_t max_n_head(const ModelStructureInfo& m) noexcept;

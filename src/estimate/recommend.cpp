@@ -39,8 +39,8 @@ struct Alternative {
 
 }  // namespace
 
-Status recommend(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg,
-                 DetailedMemoryRequirements& d) {
+Status recommend(const ModelStructureInfo& m, const TensorDigest& digest,
+                 const MemoryAnalysisConfig& cfg, DetailedMemoryRequirements& d) {
   MemoryRecommendations& r = d.recommendations;
   r.min_system_ram = host_peak(d);
   r.recommended_system_ram = with_margin(r.min_system_ram, cfg.safety_margin);
@@ -59,7 +59,7 @@ Status recommend(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg,
   alt_cfg.suggestions = false;
   auto run = [&](const RuntimeConfig& rt) -> Result<DetailedMemoryRequirements> {
     alt_cfg.runtime = rt;
-    return estimate_core(m, alt_cfg);
+    return estimate_core(m, digest, alt_cfg);
   };
   // The resolved settings, pinned, so an alternative changes one thing.
   RuntimeConfig pinned = cfg.runtime;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 #include "tables/quant_traits.h"
 
@@ -30,10 +31,16 @@ std::uint64_t max_n_embd_v_gqa(const ModelStructureInfo& m) noexcept {
 }
 
 std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept {
-  std::uint64_t ff = m.n_ff;
-  for (const auto& L : m.layers) ff = std::max<std::uint64_t>(ff, L.n_ff);
-  if (m.n_expert > 0 && m.n_ff_exp > 0)
-    ff = std::max<std::uint64_t>(ff, std::uint64_t{m.n_ff_exp} * std::max(1u, m.n_expert_used));
+  // The widest FFN a block runs: its dense width (LayerInfo::n_ff, 0 for MoE-only blocks) plus, in
+  // MoE blocks, the used experts' width (MUL_MAT_ID outputs are [n_ff_exp, n_expert_used, n_ub]).
+  // The model-level feed_forward_length is not it: MoE architectures (qwen3moe) declare a dense
+  // width that no MoE block uses. Without per-layer data, the model-level scalars.
+  const std::uint64_t moe = m.n_expert > 0 && m.n_ff_exp > 0
+                                ? std::uint64_t{m.n_ff_exp} * std::max(1u, m.n_expert_used)
+                                : 0;
+  if (m.layers.empty()) return std::max<std::uint64_t>(m.n_ff, moe);
+  std::uint64_t ff = 0;
+  for (const auto& L : m.layers) ff = std::max<std::uint64_t>(ff, L.n_ff + (L.is_moe ? moe : 0));
   return ff;
 }
 
@@ -41,9 +48,11 @@ std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
   return L.is_swa ? p.swa_size : p.kv_size;
 }
 
-Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg) {
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& digest,
+                          const MemoryAnalysisConfig& cfg) {
   Plan p;
   p.m = &m;
+  p.digest = &digest;
   const RuntimeConfig& rt = cfg.runtime;
   p.prof = find_runtime_profile(rt.runtime);
   if (p.prof == nullptr)
@@ -160,6 +169,7 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
   p.kv_offload = !rt.no_kv_offload;
   p.repack_enabled = rt.repack;
   p.n_threads = rt.n_threads > 0 ? rt.n_threads : prof.default_threads;
+  if (prof.in_process) p.measured_base = cfg.process_base_bytes;
 
   ResolvedConfig& rc = p.rc;
   rc.device = dev.to_string();
@@ -185,12 +195,7 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
   if (m.hparams_basis != Basis::kExact && m.architecture_known)
     p.warnings.push_back("some hyperparameters were derived, not read: KV cache and compute buffers "
                          "are derived estimates");
-  std::uint64_t n_unknown = 0, n_bitnet = 0;
-  for (const auto& t : m.tensors) {
-    n_unknown += t.type == QuantizationType::kUnknown ? 1 : 0;
-    n_bitnet += (t.type == QuantizationType::kI2_S || t.type == QuantizationType::kTL1 ||
-                 t.type == QuantizationType::kTL2) ? 1 : 0;
-  }
+  const std::uint64_t n_unknown = digest.n_unknown, n_bitnet = digest.n_bitnet;
   if (n_unknown > 0)
     p.warnings.push_back(std::to_string(n_unknown) +
                          " tensor(s) of unknown type: their bytes come from their file spans; "

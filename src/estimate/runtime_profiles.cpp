@@ -37,6 +37,9 @@ constexpr RuntimeProfile kProfiles[] = {
    .tokenizer = true,                       // llama-vocab.cpp
    .commit_at_load = false,
    .maps_whole_file = false,
+   .in_process = false,
+   .host_objects = HostObjects::kRuntimeCalibrated,
+   .host_base = "cpu",
    .has_gpu_backend = true,
    .default_threads = 4,                    // common: physical cores; 4 when unknown [heuristic]
    .source = "llama.cpp b10256 (ggml 0.23.0 measured)"},
@@ -56,6 +59,9 @@ constexpr RuntimeProfile kProfiles[] = {
    .tokenizer = true,
    .commit_at_load = false,
    .maps_whole_file = false,
+   .in_process = false,
+   .host_objects = HostObjects::kRuntimeCalibrated,
+   .host_base = "cpu",
    .has_gpu_backend = false,                // BitNet kernels are CPU-only
    .default_threads = 2,                    // run_inference.py -t 2
    .source = "microsoft/BitNet (llama.cpp merge-dev, Oct 2024)"},
@@ -77,6 +83,9 @@ constexpr RuntimeProfile kProfiles[] = {
    .tokenizer = false,
    .commit_at_load = true,
    .maps_whole_file = true,
+   .in_process = true,                      // ProductionModelLoader::load runs in the caller
+   .host_objects = HostObjects::kLoaderStructs,
+   .host_base = "native",                   // bitnet-mem's own process before the load
    .has_gpu_backend = false,
    .default_threads = 1,
    .source = "bitnet-models ProductionModelLoader::load (docs/memory-model.md, native profile)"},
@@ -152,6 +161,8 @@ const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMas
     if (r.type == t && (r.needs & isa) != 0 && (ne1 & (r.ne1_multiple - 1)) == 0) return &r;
   return nullptr;
 }
+
+std::span<const RepackRule> all_repack_rules() noexcept { return kRepackRules; }
 
 bool head_reads_token_embd(std::string_view architecture) noexcept {
   return std::any_of(std::begin(kHeadReadsTokenEmbd), std::end(kHeadReadsTokenEmbd),

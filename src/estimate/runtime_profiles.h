@@ -40,6 +40,12 @@ enum class ComputeForm : std::uint8_t {
   kOld,        // 2024 fork: logits vs attention, no input terms (memory-model.md §6, old form)
 };
 
+// Host memory per tensor and layer after load, beyond the buffers.
+enum class HostObjects : std::uint8_t {
+  kRuntimeCalibrated,  // llama.cpp: ggml_tensor objects, names, loader maps (fit: 1.5 KiB per tensor)
+  kLoaderStructs,      // our loader: its own structs (TensorInfo copy, TensorView, names), derived
+};
+
 struct RuntimeProfile {
   std::string_view name;          // --runtime
   CtxPadRule ctx_pad;
@@ -56,6 +62,10 @@ struct RuntimeProfile {
   bool tokenizer;                 // the runtime builds llama-vocab's tokenizer structures
   bool commit_at_load;            // every anonymous buffer is allocated and touched at load
   bool maps_whole_file;           // the mapped part is the whole file, not the tensors' span
+  bool in_process;                // the runtime loads inside the caller's process (our loader): a
+                                  // measured process base (MemoryAnalysisConfig) applies
+  HostObjects host_objects;       // what the host objects per tensor are
+  std::string_view host_base;     // row of tables/device_overheads host_base() for a CPU build
   bool has_gpu_backend;           // a CUDA backend exists
   std::uint32_t default_threads;  // -t default when the config says 0
   std::string_view source;
@@ -78,6 +88,7 @@ struct RepackRule {
 // The first rule that repacks a MUL_MAT weight of type `t` with `ne1` rows on `isa`; nullptr if
 // the weight stays in the default buffer. Rules are tried in llama.cpp's buffer-type order.
 const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMask isa) noexcept;
+std::span<const RepackRule> all_repack_rules() noexcept;
 
 // Architectures whose output head multiplies by token_embd directly instead of a (duplicated)
 // output tensor: the tied weight is never copied to another buffer (llama.cpp src/models/*.cpp).

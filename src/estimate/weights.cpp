@@ -5,18 +5,16 @@
 #include <array>
 #include <optional>
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 #include "tables/quant_traits.h"
 
 namespace bitnet::detail {
 namespace {
 
-constexpr std::uint64_t kHostAlign = 32;   // ggml-cpu TENSOR_ALIGNMENT / buffer alignment
-constexpr std::uint64_t kAmxAlign = 64;    // ggml-cpu/amx TENSOR_ALIGNMENT
 constexpr std::uint64_t kCudaAlign = 128;  // ggml-cuda buffer type alignment
 constexpr std::uint64_t kMatrixRowPadding = 512;  // ggml-cuda MATRIX_ROW_PADDING
 constexpr std::uint64_t kOpOffloadMinBatch = 32;  // ggml-cuda GGML_OP_OFFLOAD_MIN_BATCH
-constexpr std::uint64_t kGlibcMmapThresholdMax = 32ull << 20;  // glibc malloc.c, 64-bit
 
 bool is_block_quantized(QuantizationType t) {
   const QuantTraits* q = find_traits(t);
@@ -29,17 +27,10 @@ bool is_bitnet_type(QuantizationType t) {
   return t == QuantizationType::kI2_S || t == QuantizationType::kTL1 || t == QuantizationType::kTL2;
 }
 
-std::int64_t layer_index(const Plan& p, const TensorInfo& t) {
-  switch (t.layer_class) {
-    case LayerClass::kInput: return -1;  // token_embd: GET_ROWS on the host
-    case LayerClass::kOutput: return p.m->n_layer;
-    case LayerClass::kRepeating: return t.layer;
-  }
-  return -1;
-}
-
 // ggml_backend_cuda_buffer_type_get_alloc_size: quantized rows padded to MATRIX_ROW_PADDING.
-Result<std::uint64_t> cuda_alloc(const TensorInfo& t) {
+}  // namespace
+
+Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t) {
   B a = t.nbytes;
   if (is_block_quantized(t.type) && t.ne[0] % kMatrixRowPadding != 0) {
     BITNET_ASSIGN_OR_RETURN(const std::uint64_t rp,
@@ -49,14 +40,7 @@ Result<std::uint64_t> cuda_alloc(const TensorInfo& t) {
   return pad(a, kCudaAlign).to_result("CUDA tensor size");
 }
 
-B repack_alloc(const TensorInfo& t, const RepackRule& r) {
-  B a = t.nbytes;
-  if (r.extra_per_block > 0) {
-    const QuantTraits* q = find_traits(t.type);
-    if (q != nullptr && q->block_elems > 0) a += B(t.n_elements / q->block_elems) * B(r.extra_per_block);
-  }
-  return pad(a, r.amx ? kAmxAlign : kHostAlign);
-}
+namespace {
 
 std::string buffer_name(const Plan& p, Buf b) {
   switch (b) {
@@ -76,73 +60,52 @@ std::string buffer_name(const Plan& p, Buf b) {
 Result<WeightsResult> weight_terms(const Plan& p) {
   const ModelStructureInfo& m = *p.m;
   const RuntimeProfile& prof = *p.prof;
+  const TensorDigest& dg = *p.digest;
   WeightsResult w;
 
-  const TensorInfo* tok = m.find_tensor("token_embd.weight");
-  const TensorInfo* output = m.find_tensor("output.weight");
-  const bool has_output = output != nullptr;
-  const bool head_is_tok = tok != nullptr && !has_output && head_reads_token_embd(m.architecture);
-  TensorInfo synth;  // the tied head's duplicate (llama-model.cpp TENSOR_DUPLICATED)
-  const bool make_synth = tok != nullptr && !has_output && m.tied_output && !head_is_tok;
-  if (make_synth) {
-    synth = *tok;
-    synth.name = "output.weight";
-    synth.layer_class = LayerClass::kOutput;
-    synth.layer = -1;
-    synth.op = TensorOp::kMulMat;
-  }
-
-  QuantizationType last_type = QuantizationType::kUnknown;
-  std::uint64_t last_ne1 = 0;
-  const RepackRule* last_rule = nullptr;
-  B alloc_sum;  // carries overflow of the per-tensor allocation sizes
+  // Placement per group of tensors (digest.h): every tensor of a group lands in the same buffer.
+  B alloc_sum;  // carries overflow of the allocation sizes
   std::optional<Error> place_error;
-  auto place = [&](const TensorInfo& t, bool synthetic, Placement& pl) {
-    pl.t = &t;
-    pl.synthetic_output = synthetic;
+  auto place = [&](const TensorGroup& g, Placement& pl) {
+    pl.synthetic_output = g.synthetic;
     if (p.gpu_build) {
-      const std::int64_t il = layer_index(p, t);
-      pl.on_gpu = il >= 0 && p.layer_on_gpu(il) && cuda_supports_type(t.type);
+      const std::int64_t il = g.layer_class == LayerClass::kInput    ? -1
+                              : g.layer_class == LayerClass::kOutput ? std::int64_t{m.n_layer}
+                                                                     : std::int64_t{g.layer};
+      pl.on_gpu = il >= 0 && p.layer_on_gpu(il) && cuda_supports_type(g.type);
       if (pl.on_gpu) {
         pl.buf = Buf::kDevice;
-        auto a = cuda_alloc(t);
-        if (!a) place_error = a.error();
-        pl.alloc = a ? *a : 0;
+        if (g.cuda_error) place_error = g.cuda_error;
+        pl.alloc = g.cuda.value();
+        alloc_sum += g.cuda;
         return;
       }
     }
     // Host. A GPU build never repacks (a host extra type reverts to CPU with mmap; no-mmap uses the
     // pinned CUDA_Host buffer); a CPU build tries the extra buffer types first (MUL_MAT weights).
-    if (!p.gpu_build && prof.repack && p.repack_enabled && is_matmul(t.op)) {
-      // Consecutive weights mostly share a type: remember the last lookup. The rules' row
-      // multiples are powers of two up to 32, so ne1's low five bits decide.
-      if (t.type != last_type || (t.ne[1] & 31) != last_ne1) {
-        last_type = t.type;
-        last_ne1 = t.ne[1] & 31;
-        last_rule = find_repack_rule(t.type, t.ne[1], p.isa);
-      }
-      const RepackRule* r = last_rule;
-      if (r != nullptr && (t.op == TensorOp::kMulMat || !r->amx)) {
-        pl.buf = r->amx ? Buf::kAmx : Buf::kRepack;
-        const B a = repack_alloc(t, *r);
-        alloc_sum += a;
-        pl.alloc = a.value();
-        return;
+    if (!p.gpu_build && prof.repack && p.repack_enabled && is_matmul(g.op)) {
+      const RepackRule* r = find_repack_rule(g.type, g.ne1_low, p.isa);
+      if (r != nullptr && (g.op == TensorOp::kMulMat || !r->amx)) {
+        for (std::size_t i = 0; i < g.rules.size(); ++i) {
+          if (g.rules[i] != r) continue;
+          pl.buf = r->amx ? Buf::kAmx : Buf::kRepack;
+          alloc_sum += g.repacked[i];
+          pl.alloc = g.repacked[i].value();
+          return;
+        }
       }
     }
     if (p.rc.mmap) {
       pl.buf = Buf::kMapped;
-      pl.alloc = t.nbytes;  // the span is computed over all mapped tensors below
+      pl.alloc = g.nbytes.value();  // the span is computed over all mapped tensors below
+      alloc_sum += g.nbytes;
     } else {
       pl.buf = p.gpu_build ? Buf::kPinned : Buf::kHost;
-      const B a = pad(B(t.nbytes), kHostAlign);
-      alloc_sum += a;
-      pl.alloc = a.value();
+      alloc_sum += g.pad32;
+      pl.alloc = g.pad32.value();
     }
   };
 
-  // One pass over the tensors (an estimate must stay within microseconds): placement, buffer
-  // sums, and the per-weight facts the other terms need.
   struct Acc {
     B bytes;
     std::uint64_t lo = ~std::uint64_t{0}, hi = 0;  // mapped span
@@ -150,85 +113,83 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     bool any = false;
   };
   std::array<Acc, static_cast<std::size_t>(Buf::kCount)> bufs{};
-  const TensorInfo* head = has_output ? output : tok;
   bool head_on_gpu = false;
   const bool op_offload = p.gpu_build && p.n_tokens >= kOpOffloadMinBatch;
   const std::uint64_t n_ub = p.n_tokens;
   const std::uint64_t n_used = std::max<std::uint64_t>(1, m.n_expert_used);
   std::uint64_t max_k[std::size(kVecDotClasses)][2] = {};
-  Placement tok_pl;
-  if (tok != nullptr) place(*tok, false, tok_pl);
-  auto visit = [&](const Placement& pl, const TensorInfo& t) {
+  auto visit = [&](const Placement& pl, const TensorGroup& g) {
     Acc& b = bufs[static_cast<std::size_t>(pl.buf)];
     b.any = true;
-    if (t.size_basis != Basis::kExact) b.derived = true;
+    if (g.derived) b.derived = true;
     b.bytes += B(pl.alloc);
-    if (pl.buf == Buf::kMapped && !pl.synthetic_output) {  // only the mapped buffer is a span
-      b.lo = std::min(b.lo, t.offset);
-      b.hi = std::max(b.hi, t.offset + t.nbytes);
+    if (pl.buf == Buf::kMapped && !g.synthetic) {  // only the mapped buffer is a span
+      b.lo = std::min(b.lo, g.lo);
+      b.hi = std::max(b.hi, g.hi);
     }
-    if ((pl.synthetic_output || &t == head) && pl.on_gpu) head_on_gpu = true;
-    if (!is_matmul(t.op)) return;
-    if (t.layer_class == LayerClass::kRepeating) {
+    if ((g.synthetic || g.is_head) && pl.on_gpu) head_on_gpu = true;
+    if (!is_matmul(g.op)) return;
+    if (g.layer_class == LayerClass::kRepeating) {
       // cuBLAS GEMMs: a repeating-layer matmul with an f16/bf16/f32 weight that runs on the GPU,
       // resident there or op-offloaded for a ubatch of >= 32 tokens (ggml-cuda.cu
       // ggml_cuda_mul_mat: float weights take cuBLAS for batches, quantized ones MMQ). The head is
       // not counted: serving asks for last-token logits, a 1-row product that is not offloaded.
-      const bool runs_on_gpu = pl.on_gpu || (op_offload && cuda_supports_type(t.type));
-      if (runs_on_gpu && t.ne[1] > 1 &&
-          (t.type == QuantizationType::kF16 || t.type == QuantizationType::kBF16 ||
-           t.type == QuantizationType::kF32))
+      const bool runs_on_gpu = pl.on_gpu || (op_offload && cuda_supports_type(g.type));
+      if (runs_on_gpu && g.wide &&
+          (g.type == QuantizationType::kF16 || g.type == QuantizationType::kBF16 ||
+           g.type == QuantizationType::kF32))
         w.gpu_cublas_gemm = true;
       // A weight the GPU cannot run although its layer is offloaded (ternary TQ types upstream):
       // the CPU computes that matmul, and its activations live in the host compute buffer.
-      if (!pl.on_gpu && p.layer_on_gpu(t.layer)) w.host_matmul_in_gpu_layer = true;
+      if (!pl.on_gpu && g.layer >= 0 && p.layer_on_gpu(g.layer)) w.host_matmul_in_gpu_layer = true;
     }
     // No mmap + repack: non-host buffers are filled through a read buffer (llama-model-loader.cpp
     // load_all_data) that grows to the largest such tensor. glibc serves blocks above its mmap
     // threshold (raised dynamically up to DEFAULT_MMAP_THRESHOLD_MAX = 32 MiB) with mmap and
     // returns them on free; smaller ones stay in the heap. gt: +2.3 / +9.0 / +13.5 MiB over the
     // mmap runs = the largest repacked tensor of at most 32 MiB.
-    if (!p.rc.mmap && (pl.buf == Buf::kRepack || pl.buf == Buf::kAmx) && !pl.synthetic_output &&
-        t.nbytes <= kGlibcMmapThresholdMax)
-      w.read_buffer = std::max(w.read_buffer, t.nbytes);
+    if (!p.rc.mmap && (pl.buf == Buf::kRepack || pl.buf == Buf::kAmx) && !g.synthetic)
+      w.read_buffer = std::max(w.read_buffer, g.max_read);
     // ggml-cpu work buffer (ggml_graph_plan) for matmuls the CPU runs.
-    if (pl.on_gpu || pl.synthetic_output) return;
-    const std::uint64_t K = t.ne[0], M = t.ne[1];
-    if (prof.bitnet_kernels && is_bitnet_type(t.type)) {
+    if (pl.on_gpu || g.synthetic) return;
+    if (prof.bitnet_kernels && is_bitnet_type(g.type)) {
       // ggml-bitnet-mad.cpp: int8 activations + scale + sum per row; ggml-bitnet-lut.cpp
       // ggml_bitnet_mul_mat_get_wsize: LUT scratch + 2-byte LUT floats, rounded to 64.
       B sz;
-      if (t.type == QuantizationType::kI2_S) {
-        sz = B(K) * B(n_ub) + B(8) * B(n_ub);
+      if (g.type == QuantizationType::kI2_S) {
+        sz = B(g.max_ne0) * B(n_ub) + B(8) * B(n_ub);
       } else {
-        const B lut = t.type == QuantizationType::kTL1 ? B(15) * B(K) * B(n_ub) + B(8) * B(n_ub)
-                                                       : B(11) * B(K) * B(n_ub) + B(16) * B(n_ub);
-        sz = pad(lut + B(std::max(K, M)) * B(n_ub) * B(2), 64);
-        ++w.n_tl;
+        // TL1 15*K*N + 8*N, TL2 11*K*N + 16*N, + max(K, M)*N*2 (the digest keeps the max of
+        // c*K + 2*max(K, M) per group).
+        const B extra = g.type == QuantizationType::kTL1 ? B(8) * B(n_ub) : B(16) * B(n_ub);
+        sz = pad(B(g.max_tl) * B(n_ub) + extra, 64);
+        w.n_tl += g.count;
       }
       w.work_bitnet = max(w.work_bitnet, sz);
       return;
     }
     // The widest src1 row per conversion class and op; bytes once at the end. MUL_MAT_ID
     // (experts): src1 holds n_expert_used rows per token.
-    const std::uint8_t cls = vec_dot_class(t.type);
-    std::uint64_t& k = max_k[cls][t.op == TensorOp::kMulMatId ? 1 : 0];
-    k = std::max(k, K);
+    const std::uint8_t cls = vec_dot_class(g.type);
+    std::uint64_t& k = max_k[cls][g.op == TensorOp::kMulMatId ? 1 : 0];
+    k = std::max(k, g.max_ne0);
   };
-  for (const auto& t : m.tensors) {
-    if (&t == tok) {
-      visit(tok_pl, t);
-      continue;
-    }
+  // A CPU build places every layer alike: the groups merged over layers suffice.
+  if (p.gpu_build && !dg.has_by_layer)
+    return Error{Errc::kInternal, "GPU placement needs the per-layer tensor digest", kNoOffset, {}, {}};
+  const std::vector<TensorGroup>& groups = p.gpu_build ? dg.by_layer : dg.merged;
+  Buf tok_buf = Buf::kCount;
+  for (const TensorGroup& g : groups) {
     Placement pl;
-    place(t, false, pl);
-    visit(pl, t);
+    place(g, pl);
+    if (g.is_tok) tok_buf = pl.buf;
+    visit(pl, g);
   }
-  if (make_synth) {
+  if (dg.synth) {
     Placement pl;
-    place(synth, true, pl);
+    place(*dg.synth, pl);
     // The duplicate is reused when token_embd's buffer type already holds it.
-    if (pl.buf != tok_pl.buf) visit(pl, synth);
+    if (pl.buf != tok_buf) visit(pl, *dg.synth);
   }
   if (place_error) return *place_error;
   BITNET_TRY(alloc_sum.to_result("model buffer"));
@@ -237,6 +198,7 @@ Result<WeightsResult> weight_terms(const Plan& p) {
       w.work_matmul = max(w.work_matmul,
                           div_ceil(B(max_k[c][id]) * B(id ? n_ub * n_used : n_ub) *
                                        B(kVecDotClasses[c].num), kVecDotClasses[c].den));
+  const TensorInfo* head = dg.head;
   // Op offload (memory-model.md §6): a host-resident head weight is copied into the GPU compute
   // buffer for ubatches of >= 32 tokens.
   if (op_offload && head != nullptr && !head_on_gpu) w.output_weight_on_host = head->nbytes;

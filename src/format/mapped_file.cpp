@@ -57,3 +57,13 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
 }
 
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+
+void MappedFile::drop_resident_pages() const noexcept {
+  if (data_ == nullptr || size_ == 0) return;
+  // mmap returned a page-aligned address; the length is rounded up by the kernel.
+  ::madvise(const_cast<std::byte*>(data_), size_, MADV_DONTNEED);
+}
+
+}  // namespace bitnet::detail

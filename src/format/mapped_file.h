@@ -23,6 +23,8 @@ class MappedFile {
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
   std::uint64_t size() const noexcept { return size_; }
   const std::string& path() const noexcept { return path_; }
+  // madvise(MADV_DONTNEED): the pages leave this process's RSS; a later read faults them back in.
+  void drop_resident_pages() const noexcept;
 
  private:
   const std::byte* data_ = nullptr;

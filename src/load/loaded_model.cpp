@@ -1,34 +1,8 @@
 #include "load/loaded_model_impl.h"
 
-#include <map>
-#include <mutex>
 #include <utility>
 
 namespace bitnet {
-namespace {
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::map<const ModelStructureInfo*, const LoadedModel::Impl*>& registry() {
-  static std::map<const ModelStructureInfo*, const LoadedModel::Impl*> r;
-  return r;
-}
-}  // namespace
-
-LoadedModel::Impl::Impl() {
-  const std::lock_guard<std::mutex> lock(registry_mutex());
-  registry()[&info] = this;
-}
-LoadedModel::Impl::~Impl() {
-  const std::lock_guard<std::mutex> lock(registry_mutex());
-  registry().erase(&info);
-}
-
-const LoadedModel::Impl& detail::impl_of(const LoadedModel& model) {
-  const std::lock_guard<std::mutex> lock(registry_mutex());
-  return *registry().at(&model.info());
-}
 
 LoadedModel::LoadedModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LoadedModel::~LoadedModel() = default;

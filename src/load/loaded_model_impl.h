@@ -27,8 +27,7 @@ struct CommitRecord {
 namespace bitnet {
 
 struct LoadedModel::Impl {
-  Impl();
-  ~Impl();
+  Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
@@ -47,10 +46,14 @@ struct LoadedModel::Impl {
 };
 
 namespace detail {
-// The state behind a LoadedModel (validate_model reads its commit records). measure.h gives no
-// accessor, so Impl registers itself under the address of its `info`, which LoadedModel::info()
-// returns and which never moves (Impl lives on the heap).
-const LoadedModel::Impl& impl_of(const LoadedModel& model);
+// The state behind a LoadedModel, for the library's own use (validate_model reads the commit
+// records). LoadedModel befriends this struct; it is not part of the public API.
+struct LoadedModelAccess {
+  static const LoadedModel::Impl& impl(const LoadedModel& model) noexcept { return *model.impl_; }
+};
+inline const LoadedModel::Impl& impl_of(const LoadedModel& model) noexcept {
+  return LoadedModelAccess::impl(model);
+}
 }  // namespace detail
 
 }  // namespace bitnet

@@ -32,11 +32,14 @@ const GpuOverheads& gpu_overheads(std::string_view gpu_name) noexcept;
 std::span<const GpuOverheads> all_gpu_overheads() noexcept;
 
 struct HostBase {
-  std::string_view runtime_build;  // "cpu" (CPU build of the runtime) or "cuda" (CUDA build)
+  std::string_view runtime_build;  // "cpu" / "cuda" (llama.cpp's CPU or CUDA build), "native" (ours)
   std::uint64_t process_base;      // RSS after backend init: code, libc, ggml, thread pool
   Basis basis;
   std::string_view source;
+  std::uint64_t code_pages;        // file-backed code pages first touched by loading and decoding
+  std::string_view code_source;
 };
-const HostBase& host_base(bool cuda_build) noexcept;
+// The row named `build` ("cpu", "cuda", "native"); the "cpu" row for an unknown name.
+const HostBase& host_base(std::string_view build) noexcept;
 
 }  // namespace bitnet::detail

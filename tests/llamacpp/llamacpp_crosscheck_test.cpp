@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "bitnet/loader.h"
+#include "device/cpu_features.h"
 #include "synth/model_spec.h"
 
 namespace bitnet {
@@ -28,22 +28,6 @@ constexpr const char* kDriver = BITNET_LLAMACPP_DRIVER;
 constexpr const char* kLibDir = BITNET_LLAMACPP_LIB_DIR;
 constexpr const char* kSkipReason = BITNET_LLAMACPP_SKIP_REASON;
 constexpr std::uint32_t kThreads = 2;  // as the ground truth's CPU runs
-
-// The CPU features that decide llama.cpp's weight repacking on this host (/proc/cpuinfo flags).
-std::string host_isa() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    const bool avx512 = line.find(" avx512f") != std::string::npos && line.find(" avx512bw") != std::string::npos;
-    const bool amx = line.find(" amx_int8") != std::string::npos;
-    if (avx512 && amx) return "avx512+amx";
-    if (avx512) return "avx512";
-    if (line.find(" avx2") != std::string::npos) return "avx2";
-    return "";
-  }
-  return "";
-}
 
 struct Settings {
   std::uint32_t n_ctx = 2048, n_ubatch = 512, n_seq = 1;
@@ -166,7 +150,7 @@ class LlamaCppCrossCheck : public ::testing::Test {
 };
 
 TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
-  const std::string isa = host_isa();
+  const std::string isa = detail::probe_cpu_isa();
   std::printf("host CPU features for repacking: %s\n", isa.empty() ? "(none detected)" : isa.c_str());
   std::vector<TableRow> table;
   int runs = 0;

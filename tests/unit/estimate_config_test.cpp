@@ -149,3 +149,38 @@ TEST(EstimateConfig, UnknownArchitectureDegradesWithWarnings) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+// Regression (accuracy branch, llama.cpp cross-check qwen3moe +12 % peak): a MoE model's
+// feed_forward_length (qwen3moe declares one) is no block's FFN width; the resident FFN phase of the
+// CPU compute buffer uses the used experts' width, n_ff_exp * n_expert_used.
+TEST(EstimateConfig, MoeFfnPhaseUsesTheExpertsWidthNotTheDeclaredDenseWidth) {
+  Shape s;
+  s.arch = "qwen3moe";
+  s.n_embd = 512;
+  s.n_expert = 8;
+  s.n_expert_used = 2;
+  s.n_ff_exp = 256;
+  s.n_vocab = 32000;  // the logits reservation stays the larger phase
+  s.weight = QuantizationType::kQ4_K;
+  auto m = test::make_model(s);
+  m.n_ff = 1536;  // feed_forward_length as qwen3moe files declare it; no block has a dense FFN
+  auto c = cfg();
+  c.runtime.n_ctx = 4096;
+  c.runtime.n_ubatch = 512;
+  c.runtime.flash_attn = FlashAttn::kOn;
+  auto r = detail::estimate_memory(m, c);
+  ASSERT_TRUE(r) << r.error().to_string();
+  std::uint64_t resident = 0;
+  for (const auto& p : r->activations.parts)
+    if (p.name == "compute_buffer") resident = p.resident_bytes;
+  // Hand formula (docs/memory-model.md, residency with FA): 4*n_ub*(3*n_ff_eff + 4*n_embd) + the
+  // f16 mask 2*n_kv*n_ub, n_ff_eff = 256 * 2.
+  const std::uint64_t n_ub = 512, n_kv = 4096;
+  EXPECT_EQ(resident, 4 * n_ub * (3 * 256 * 2 + 4 * 512) + 2 * n_kv * n_ub);
+}
+
+}  // namespace
+}  // namespace bitnet
