@@ -106,6 +106,9 @@ struct MemoryAnalysisConfig {
   bool suggestions = true;        // search alternatives for optimization_suggestions
   std::optional<std::uint64_t> available_ram;   // for "largest context that fits"; default: none
   std::optional<std::uint64_t> available_vram;
+  std::string gpu_name;   // selects the device-overhead row (e.g. "H100"); "" = the default row
+  std::string cpu_isa;    // CPU features that decide repacking: "avx2", "avx512", "avx512+amx",
+                          // "neon"; "" = the runtime profile's default (x86-64 AVX-512)
 };
 
 // The settings as the runtime resolves them (echoed as "config" in JSON).

@@ -1,0 +1,39 @@
+// estimate_memory: ModelStructureInfo + MemoryAnalysisConfig -> DetailedMemoryRequirements.
+#include "estimate/estimate.h"
+
+#include "estimate/estimate_internal.h"
+
+namespace bitnet::detail {
+
+Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
+                                                 const MemoryAnalysisConfig& cfg) {
+  BITNET_ASSIGN_OR_RETURN(Plan p, resolve_plan(m, cfg));
+  BITNET_ASSIGN_OR_RETURN(WeightsResult w, weight_terms(p));
+  std::vector<Term> terms = std::move(w.terms);
+  terms.reserve(terms.size() + 16);
+  BITNET_TRY(kv_terms(p, terms));
+  BITNET_TRY(activation_terms(p, w, terms));
+  if (cfg.include_system_overhead) BITNET_TRY(system_terms(p, w, terms));
+  DetailedMemoryRequirements d;
+  assemble(p, terms, d);
+  d.config = p.rc;
+  d.warnings = std::move(p.warnings);
+  for (const auto& t : terms)
+    if (t.part.basis == Basis::kUnknown)
+      d.warnings.push_back(t.part.name + ": " + t.part.source);
+  return d;
+}
+
+Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& model,
+                                                   const MemoryAnalysisConfig& config) {
+  BITNET_ASSIGN_OR_RETURN(DetailedMemoryRequirements d, estimate_core(model, config));
+  BITNET_TRY(recommend(model, config, d));
+  if (!config.detailed_breakdown) {
+    for (MemorySegment* s : {&d.model_weights, &d.kv_cache, &d.activations,
+                             &d.quantization_overhead, &d.system_overhead, &d.total, &d.peak_usage})
+      s->parts.clear();
+  }
+  return d;
+}
+
+}  // namespace bitnet::detail

@@ -1,0 +1,110 @@
+// Internal interfaces of the memory engine: the resolved plan every term reads, and the terms.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bitnet/error.h"
+#include "bitnet/memory.h"
+#include "bitnet/model_info.h"
+#include "estimate/bytes.h"
+#include "estimate/runtime_profiles.h"
+#include "tables/device_overheads.h"
+
+namespace bitnet::detail {
+
+enum class Seg : std::uint8_t { kWeights, kKv, kActivations, kQuant, kSystem };
+
+// One part plus what it holds resident during the load phase (memory-model.md §11).
+struct Term {
+  Seg seg = Seg::kSystem;
+  MemoryPart part;
+  std::uint64_t load_resident = 0;  // resident at the end of loading (before the context exists)
+};
+
+// Where a weight tensor lives.
+struct Placement {
+  const TensorInfo* t = nullptr;
+  bool synthetic_output = false;  // the tied head's duplicate of token_embd (not in the file)
+  bool on_gpu = false;
+  std::string buffer;             // llama.cpp buffer type: CPU_Mapped, CPU, CPU_REPACK, AMX, CUDA0 ...
+  std::uint64_t alloc = 0;        // bytes in that buffer (padding, row padding, packed layout)
+};
+
+// The resolved settings and model-derived quantities every term reads.
+struct Plan {
+  const ModelStructureInfo* m = nullptr;
+  const RuntimeProfile* prof = nullptr;
+  const GpuOverheads* gpu = nullptr;  // nullptr when no GPU is involved
+  ResolvedConfig rc;
+  bool gpu_build = false;             // the runtime runs with a CUDA backend
+  std::string gpu_dev;                // "cuda:0"
+  std::uint32_t i_gpu_start = 0;      // first layer (0..n_layer; n_layer = output) on the GPU
+  bool kv_offload = true;
+  bool repack_enabled = true;        // --repack (llama.cpp default) / --no-repack
+  IsaMask isa = 0;
+  // Batches and cells (memory-model.md §5, §6).
+  std::uint32_t n_stream = 1;
+  std::uint64_t kv_size = 0;          // cells per stream, full-attention layers
+  std::uint64_t swa_size = 0;         // cells per stream, SWA layers
+  std::uint64_t n_tokens = 0;         // tokens of the reserved ubatch
+  std::uint64_t n_outputs = 0;        // logits rows reserved
+  std::uint32_t n_threads = 1;
+  std::vector<std::string> warnings;
+
+  bool layer_on_gpu(std::int64_t il) const noexcept {
+    return gpu_build && il >= static_cast<std::int64_t>(i_gpu_start);
+  }
+  std::string host_dev() const { return "cpu"; }
+};
+
+// Resolves the config (MemoryAnalysisConfig -> Plan); errors for impossible requests.
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg);
+
+// Weight placement per tensor and the model-buffer terms (weights + repack overhead).
+struct WeightsResult {
+  std::vector<Placement> placements;
+  std::vector<Term> terms;
+  std::uint64_t output_weight_on_host = 0;  // nbytes of a CPU-resident head weight run on the GPU
+  bool gpu_cublas_gemm = false;             // an offloaded matmul weight takes cuBLAS (f16/f32)
+};
+Result<WeightsResult> weight_terms(const Plan& p);
+
+Status kv_terms(const Plan& p, std::vector<Term>& out);
+Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
+Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out);
+
+// Segments, totals and the peak from the terms.
+void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);
+
+// The estimate without recommendations' suggestions (the suggestion search re-runs this).
+Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
+                                                 const MemoryAnalysisConfig& cfg);
+
+// Recommendations: RAM/VRAM policy and, if cfg.suggestions, the alternatives search.
+Status recommend(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg,
+                 DetailedMemoryRequirements& d);
+
+// Helpers shared by the terms.
+std::uint64_t max_n_head(const ModelStructureInfo& m) noexcept;
+std::uint64_t max_n_embd_v_gqa(const ModelStructureInfo& m) noexcept;
+std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept;  // dense n_ff or used experts
+std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept; // cells per stream of a layer
+
+// Layer il's hyperparameters; the model-level scalars where the analysis has no per-layer entry.
+inline LayerInfo layer_at(const ModelStructureInfo& m, std::uint32_t il) {
+  if (il < m.layers.size()) return m.layers[il];
+  LayerInfo L;
+  L.kind = m.recurrent ? LayerKind::kRecurrent : LayerKind::kAttention;
+  L.n_head = m.n_head;
+  L.n_head_kv = m.n_head_kv;
+  L.head_dim_k = m.head_dim_k;
+  L.head_dim_v = m.head_dim_v;
+  L.n_embd_k_gqa = std::uint64_t{m.n_head_kv} * m.head_dim_k;
+  L.n_embd_v_gqa = m.mla ? 0 : std::uint64_t{m.n_head_kv} * m.head_dim_v;
+  L.n_ff = m.n_ff;
+  return L;
+}
+
+}  // namespace bitnet::detail

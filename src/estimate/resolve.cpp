@@ -1,0 +1,200 @@
+// Resolves a MemoryAnalysisConfig against a model and a runtime profile: the settings as the runtime
+// would use them (memory-model.md §5, §6, §8), echoed as ResolvedConfig.
+#include <algorithm>
+#include <string>
+
+#include "estimate/estimate_internal.h"
+#include "tables/quant_traits.h"
+
+namespace bitnet::detail {
+namespace {
+
+Error invalid(std::string msg, std::string field, std::string hint) {
+  return Error{Errc::kInvalidArgument, std::move(msg), kNoOffset, std::move(field), std::move(hint)};
+}
+
+}  // namespace
+
+std::uint64_t max_n_head(const ModelStructureInfo& m) noexcept {
+  std::uint64_t h = m.n_head;
+  for (const auto& L : m.layers) h = std::max<std::uint64_t>(h, L.n_head);
+  return h;
+}
+
+std::uint64_t max_n_embd_v_gqa(const ModelStructureInfo& m) noexcept {
+  std::uint64_t v = 0;
+  for (const auto& L : m.layers)
+    if (L.kind == LayerKind::kAttention) v = std::max(v, L.n_embd_v_gqa);
+  if (m.layers.empty()) v = std::uint64_t{m.n_head_kv} * m.head_dim_v;
+  return v;
+}
+
+std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept {
+  std::uint64_t ff = m.n_ff;
+  for (const auto& L : m.layers) ff = std::max<std::uint64_t>(ff, L.n_ff);
+  if (m.n_expert > 0 && m.n_ff_exp > 0)
+    ff = std::max<std::uint64_t>(ff, std::uint64_t{m.n_ff_exp} * std::max(1u, m.n_expert_used));
+  return ff;
+}
+
+std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
+  return L.is_swa ? p.swa_size : p.kv_size;
+}
+
+Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfig& cfg) {
+  Plan p;
+  p.m = &m;
+  const RuntimeConfig& rt = cfg.runtime;
+  p.prof = find_runtime_profile(rt.runtime);
+  if (p.prof == nullptr)
+    return invalid("unknown runtime '" + rt.runtime + "'", "runtime",
+                   "use llama.cpp, bitnet.cpp or native");
+  const RuntimeProfile& prof = *p.prof;
+
+  // Device: the analysis config's device if it is a GPU, else the runtime's.
+  const Device dev = cfg.device.is_gpu() ? cfg.device : rt.device;
+  p.gpu_build = dev.is_gpu();
+  if (p.gpu_build && !prof.has_gpu_backend)
+    return invalid("runtime '" + std::string(prof.name) + "' has no CUDA backend", "device",
+                   "use --device cpu, or --runtime llama.cpp for a GPU estimate");
+  p.gpu_dev = dev.to_string();
+  if (p.gpu_build) p.gpu = &gpu_overheads(cfg.gpu_name);
+
+  if (cfg.cpu_isa.empty()) {
+    p.isa = prof.default_isa;
+  } else {
+    auto isa = parse_isa(cfg.cpu_isa);
+    if (!isa) return invalid("unknown CPU features '" + cfg.cpu_isa + "'", "cpu_isa",
+                             "use avx2, avx512, avx512+amx or neon");
+    p.isa = *isa;
+  }
+
+  // Flash attention (memory-model.md §6 "-fa auto"): auto -> on where the backend has kernels for
+  // the head dims (always on the CPU), unless the profile has no auto mode (2024 fork: off).
+  bool fa = false;
+  switch (rt.flash_attn) {
+    case FlashAttn::kOn: fa = true; break;
+    case FlashAttn::kOff: fa = false; break;
+    case FlashAttn::kAuto:
+      fa = prof.fa_auto_on &&
+           (!p.gpu_build || cuda_fa_supports_head_dims(m.head_dim_k, m.head_dim_v));
+      break;
+  }
+  if (fa && !prof.fa_supported)
+    return invalid("runtime '" + std::string(prof.name) + "' has no flash attention", "flash_attn",
+                   "use -fa off");
+  const Precision tk = rt.effective_type_k(), tv = rt.effective_type_v();
+  // llama-context.cpp: "quantized V cache was requested, but this requires Flash Attention".
+  if (precision_is_quantized(tv) && !fa)
+    return invalid(std::string("quantized V cache (") + std::string(precision_name(tv)) +
+                       ") was requested, but this requires Flash Attention" +
+                       (rt.flash_attn == FlashAttn::kAuto ? " (-fa auto resolved to off)" : ""),
+                   "type_v", "add -fa on, or use -ctv f16");
+
+  // Context (memory-model.md §5, §8).
+  std::uint64_t n_ctx = rt.n_ctx;
+  if (n_ctx == 0 && rt.max_sequence_length > 0)
+    n_ctx = std::uint64_t{rt.max_sequence_length} * std::max(1u, rt.max_batch_size);
+  if (n_ctx == 0) n_ctx = m.n_ctx_train;
+  if (n_ctx == 0)
+    return invalid("the model declares no training context and no context size was given", "n_ctx",
+                   "pass -c N");
+  const std::uint32_t n_seq = std::max(1u, rt.max_batch_size);
+  std::uint64_t kv_size = 0;
+  std::uint32_t n_stream = 1;
+  bool unified = rt.kv_unified;
+  switch (prof.ctx_pad) {
+    case CtxPadRule::kPad256:
+      n_ctx = pad(B(n_ctx), 256).value();
+      n_stream = unified ? 1 : n_seq;
+      kv_size = unified ? n_ctx : pad(B(n_ctx / n_seq), 256).value();
+      break;
+    case CtxPadRule::kPadFa256Else32:  // one cache shared by all sequences (2024 fork)
+      n_ctx = pad(B(n_ctx), fa ? 256 : 32).value();
+      n_stream = 1;
+      unified = true;
+      kv_size = n_ctx;
+      break;
+  }
+  if (n_ctx > 0xFFFFFFFFull) return invalid("context size too large", "n_ctx", "use a smaller -c");
+  p.n_stream = n_stream;
+  p.kv_size = kv_size;
+
+  // Batches (llama-context.cpp ctor): causal models clamp n_batch to n_ctx.
+  const std::uint64_t n_batch = std::min<std::uint64_t>(n_ctx, std::max(1u, rt.n_batch));
+  const std::uint64_t n_ubatch = std::min<std::uint64_t>(n_batch, std::max(1u, rt.n_ubatch));
+  p.n_tokens = n_ubatch;
+  std::uint64_t outputs_max = rt.n_outputs_max;
+  if (prof.logit_rows == LogitRows::kOutputsMax) {
+    if (outputs_max == 0) outputs_max = n_batch;
+    p.n_outputs = std::min(p.n_tokens, outputs_max);
+  } else {
+    p.n_outputs = outputs_max == 0 ? p.n_tokens : std::min(p.n_tokens, outputs_max);
+  }
+
+  // SWA cells (memory-model.md §5).
+  if (m.sliding_window && *m.sliding_window > 0) {
+    const std::uint64_t n_swa = *m.sliding_window;
+    if (prof.swa == SwaRule::kCurrent) {
+      p.swa_size = pad(min(B(kv_size), B(n_swa) * B(unified ? n_seq : 1) + B(n_ubatch)), 256).value();
+    } else {
+      const std::uint64_t align = fa ? 256 : 32;
+      p.swa_size = std::min<std::uint64_t>(n_ctx, pad(B(n_swa) * B(n_seq) + B(n_batch), align).value());
+    }
+  } else {
+    p.swa_size = kv_size;
+  }
+
+  // GPU layers (memory-model.md §4): n_layer + 1 layers, the output being layer n_layer.
+  std::int64_t ngl = 0;
+  if (p.gpu_build) {
+    ngl = rt.n_gpu_layers.value_or(-1);
+    if (ngl < 0 || ngl > static_cast<std::int64_t>(m.n_layer) + 1) ngl = m.n_layer + 1;
+    p.i_gpu_start = static_cast<std::uint32_t>(std::max<std::int64_t>(m.n_layer + 1 - ngl, 0));
+  } else {
+    if (rt.n_gpu_layers.value_or(0) > 0)
+      p.warnings.push_back("-ngl " + std::to_string(*rt.n_gpu_layers) +
+                           " ignored: the device is the CPU");
+    p.i_gpu_start = m.n_layer + 1;
+  }
+  p.kv_offload = !rt.no_kv_offload;
+  p.repack_enabled = rt.repack;
+  p.n_threads = rt.n_threads > 0 ? rt.n_threads : prof.default_threads;
+
+  ResolvedConfig& rc = p.rc;
+  rc.device = dev.to_string();
+  rc.runtime = std::string(prof.name);
+  rc.n_ctx = static_cast<std::uint32_t>(n_ctx);
+  rc.n_ctx_seq = static_cast<std::uint32_t>(kv_size);
+  rc.n_batch = static_cast<std::uint32_t>(n_batch);
+  rc.n_ubatch = static_cast<std::uint32_t>(n_ubatch);
+  rc.n_seq = n_seq;
+  rc.kv_unified = unified;
+  rc.type_k = tk;
+  rc.type_v = tv;
+  rc.flash_attn = fa;
+  rc.mmap = rt.mmap;
+  rc.n_gpu_layers = static_cast<std::int32_t>(ngl);
+  rc.n_threads = p.n_threads;
+
+  // Degraded inputs: say which terms are uncertain (never a silent zero).
+  if (!m.architecture_known)
+    p.warnings.push_back("architecture '" + m.architecture +
+                         "' is not in the architecture table: hyperparameters were derived from "
+                         "tensor shapes, so the KV cache and compute buffers are derived estimates");
+  if (m.hparams_basis != Basis::kExact && m.architecture_known)
+    p.warnings.push_back("some hyperparameters were derived, not read: KV cache and compute buffers "
+                         "are derived estimates");
+  std::uint64_t n_unknown = 0;
+  for (const auto& t : m.tensors) n_unknown += t.type == QuantizationType::kUnknown ? 1 : 0;
+  if (n_unknown > 0)
+    p.warnings.push_back(std::to_string(n_unknown) +
+                         " tensor(s) of unknown type: their bytes come from their file spans; "
+                         "repacking, GPU support and the work buffer for them are unknown");
+  if (m.layers.size() != m.n_layer)
+    p.warnings.push_back("per-layer hyperparameters missing: every layer is assumed to have the "
+                         "model-level shape");
+  return p;
+}
+
+}  // namespace bitnet::detail

@@ -1,0 +1,108 @@
+// What the runtime adds beyond its buffers (memory-model.md §7): the process base, tokenizer,
+// per-tensor host objects, graph metadata, the GGUF metadata load transient, and on a GPU the CUDA
+// context, cuBLAS workspaces and the CUDA memory pool (src/tables/device_overheads.cpp).
+#include <algorithm>
+
+#include "estimate/estimate_internal.h"
+
+namespace bitnet::detail {
+namespace {
+
+constexpr std::uint64_t kTensorOverhead = 368;  // ggml_tensor_overhead() on 64-bit
+// Host cost per tensor after load (objects, names, loader maps): 1.3-1.6 KiB measured (§1).
+constexpr std::uint64_t kHostBytesPerTensor = 1536;
+constexpr std::uint64_t kStdStringBytes = 32;   // sizeof(std::string), libstdc++ 64-bit
+
+}  // namespace
+
+Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& out) {
+  const ModelStructureInfo& m = *p.m;
+  const RuntimeProfile& prof = *p.prof;
+  auto push = [&](const char* name, const std::string& dev, MemoryKind kind, B bytes, B resident,
+                  B load, Basis basis, std::string_view src) -> Status {
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t v, bytes.to_result(name));
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t r, resident.to_result(name));
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t l, load.to_result(name));
+    Term t;
+    t.seg = Seg::kSystem;
+    t.part = MemoryPart{name, dev, kind, v, r, basis, std::string(src)};
+    t.load_resident = l;
+    out.push_back(std::move(t));
+    return Ok{};
+  };
+
+  // Process base: code, libc, ggml, thread pool (RSS after backend init).
+  const HostBase& base = host_base(p.gpu_build);
+  const Basis base_basis = prof.commit_at_load ? Basis::kHeuristic : base.basis;
+  BITNET_TRY(push("process_base", "cpu", MemoryKind::kAnonymous, base.process_base,
+                  base.process_base, base.process_base, base_basis, base.source));
+  if (p.gpu_build) {
+    const GpuOverheads& g = *p.gpu;
+    BITNET_TRY(push("cuda_runtime_host", "cpu", MemoryKind::kAnonymous, g.host_runtime_rss,
+                    g.host_runtime_rss, g.host_runtime_rss, g.basis,
+                    "CUDA init: host RSS of libcudart/cuBLAS and the driver; " + std::string(g.source)));
+    BITNET_TRY(push("cuda_pinned_init", "cpu", MemoryKind::kPinned, g.host_pinned_init,
+                    g.host_pinned_init, g.host_pinned_init, g.basis,
+                    "CUDA init: pinned host memory; " + std::string(g.source)));
+  }
+
+  // Per-tensor host objects and loader maps.
+  const B objects = B(kHostBytesPerTensor) * B(m.tensors.size());
+  BITNET_TRY(push("tensor_objects", "cpu", MemoryKind::kAnonymous, objects, objects, objects,
+                  Basis::kCalibrated,
+                  "ggml_tensor_overhead + names + loader maps: 1.5 KiB per tensor (fit, §1)"));
+
+  if (!prof.commit_at_load) {
+    // Graph metadata: two graphs of max_nodes = max(1024, 8*n_tensors) nodes plus the scheduler's
+    // hash sets (llama-context.cpp graph_max_nodes, ggml_graph_overhead_custom).
+    const std::uint64_t max_nodes = std::max<std::uint64_t>(1024, 8 * m.tensors.size());
+    const B graph = B(2) * B(max_nodes) * B(kTensorOverhead + 5 * 8);
+    BITNET_TRY(push("graph_metadata", "cpu", MemoryKind::kAnonymous, graph, graph, B(0),
+                    Basis::kHeuristic,
+                    "llama-context.cpp: 2 x (368 B + pointers and hash) x max(1024, 8*n_tensors)"));
+  }
+
+  if (prof.tokenizer) {
+    const TokenizerCost& c = tokenizer_cost(m.tokenizer.model);
+    const std::uint64_t n_tok = m.tokenizer.n_tokens > 0 ? m.tokenizer.n_tokens : m.n_vocab;
+    const B tok = B(c.fixed_bytes) + B(c.per_token) * B(n_tok) + B(c.per_merge) * B(m.tokenizer.n_merges);
+    BITNET_TRY(push("tokenizer", "cpu", MemoryKind::kAnonymous, tok, tok, tok, c.basis, c.source));
+    // The GGUF token and merge arrays are copied into std::strings while the vocabulary is built,
+    // then freed: a load-phase transient (§13).
+    const B transient = B(m.tokenizer.tokens_bytes) + B(m.tokenizer.merges_bytes) +
+                        B(kStdStringBytes) * (B(n_tok) + B(m.tokenizer.n_merges));
+    BITNET_TRY(push("gguf_metadata_transient", "cpu", MemoryKind::kAnonymous, transient, B(0),
+                    transient, Basis::kHeuristic,
+                    "llama-model-loader / llama-vocab load: token and merge strings copied, then "
+                    "freed (load phase only)"));
+  }
+
+  if (p.gpu_build) {
+    const GpuOverheads& g = *p.gpu;
+    BITNET_TRY(push("cuda_context", p.gpu_dev, MemoryKind::kDevice, g.cuda_context, g.cuda_context,
+                    B(0), g.basis, "CUDA context (driver, runtime, kernel images); " +
+                                       std::string(g.source)));
+    // Pools and workspaces appear at the first ubatch and never shrink.
+    bool attn_on_gpu = false;
+    std::uint64_t n_kv = 0;
+    for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+      const LayerInfo L = layer_at(m, il);
+      if (L.kind != LayerKind::kAttention || !p.layer_on_gpu(il)) continue;
+      attn_on_gpu = true;
+      n_kv = std::max(n_kv, attn_cells(p, L));
+    }
+    const bool cublas = w.gpu_cublas_gemm || (attn_on_gpu && !p.rc.flash_attn);
+    B pool = B(g.retained_pool) + B(g.transient_pool);
+    if (cublas) pool += B(g.cublas_gemm_extra);
+    // No FA: the KQ*V GEMM converts KQ to f16 in the pool: 2*n_kv*n_ub*n_head.
+    if (attn_on_gpu && !p.rc.flash_attn)
+      pool += B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m));
+    BITNET_TRY(push("cublas_workspace_pool", p.gpu_dev, MemoryKind::kDevice, pool, pool, B(0),
+                    g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
+                    "ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "
+                    "+ cuBLAS GEMM state, + no-FA f16 KQ); " + std::string(g.source)));
+  }
+  return Ok{};
+}
+
+}  // namespace bitnet::detail
