@@ -22,11 +22,6 @@ constexpr std::uint64_t kMaxWidth = std::uint64_t{1} << 24;  // n_embd, n_ff, he
 constexpr std::uint64_t kMaxHeads = std::uint64_t{1} << 16;
 constexpr std::uint64_t kMaxVocab = std::uint64_t{1} << 28;
 
-// A generic decoder: what an architecture not in the table is analysed as.
-constexpr ArchTraits kGenericTraits = {
-    "", AttnKind::kGqa, LayerMix::kAttention, SsmKind::kNone, FfnKind::kGated, SwaRule::kNone, 0,
-    false, true, false, false, false, false, false, false, false, TypeMapHint::kNone};
-
 std::uint64_t bound_of(Hp id) {
   switch (id) {
     case Hp::kBlockCount: return kMaxLayers;
@@ -177,7 +172,7 @@ Result<ModelStructureInfo> analyse_gguf(const GgufFile& f, const AnalysisOptions
     return Error{Errc::kMalformed, "general.architecture is empty", arch_kv->value.offset, "general.architecture",
                  "the file's metadata is damaged"};
   const ArchTraits* known = find_arch(m.architecture);
-  const ArchTraits& traits = known != nullptr ? *known : kGenericTraits;
+  const ArchTraits& traits = known != nullptr ? *known : generic_arch_traits();
   m.architecture_known = known != nullptr;
   m.hparams_basis = known != nullptr ? Basis::kExact : Basis::kDerived;
   if (known == nullptr)

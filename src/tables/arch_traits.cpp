@@ -75,7 +75,20 @@ constexpr ArchTraits kArchTraits[] = {
 };
 // clang-format on
 
+constexpr ArchTraits kGenericTraits = {
+  "", A::kGqa, M::kAttention, S::kNone, F::kGated, W::kNone, 0,
+  false, true, false, false, false, false, false, false, false, T::kNone};
+
+constexpr bool keys_in_enum_order() {
+  for (std::size_t i = 0; i < std::size(kHpKeys); ++i)
+    if (static_cast<std::size_t>(kHpKeys[i].id) != i) return false;
+  return true;
+}
+static_assert(keys_in_enum_order(), "kHpKeys rows are indexed by Hp");
+
 }  // namespace
+
+const ArchTraits& generic_arch_traits() noexcept { return kGenericTraits; }
 
 std::span<const HpKey> hparam_keys() noexcept { return kHpKeys; }
 

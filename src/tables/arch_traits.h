@@ -115,6 +115,9 @@ struct ArchTraits {
 std::span<const ArchTraits> all_arch_traits() noexcept;
 // nullptr for an architecture not in the table (analysed as a generic decoder).
 const ArchTraits* find_arch(std::string_view name) noexcept;
+// The traits an architecture not in the table is analysed (and synthesized) with: a llama-style
+// GQA decoder with a gated FFN, hyperparameters derived from tensor shapes where keys are missing.
+const ArchTraits& generic_arch_traits() noexcept;
 
 // The full key of a hyperparameter for an architecture: arch + "." + suffix. Never split keys at
 // their first dot: "bitnet-b1.58.block_count" belongs to "bitnet-b1.58".
