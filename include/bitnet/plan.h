@@ -67,12 +67,22 @@ struct DeviceTarget {
   std::uint64_t gpu_bytes = 0;    // per GPU, as NVML reports the total
   std::uint64_t host_bytes = 0;   // instances: RAM; GPUs: 0 (the host is not part of the row)
   std::uint32_t vcpus = 0;        // instances only
-  std::uint64_t cuda_context_bytes = 0;  // per-device CUDA context + kernels the runtime pays
   Basis basis = Basis::kHeuristic;
   std::string_view source;
 };
 std::span<const DeviceTarget> device_catalog() noexcept;
 const DeviceTarget* find_device_target(std::string_view id) noexcept;  // case-insensitive
+
+// The per-device overheads the engine charges a GPU of this name (its device-overhead table,
+// matched by name; an unknown name gets the conservative default row).
+struct GpuOverheadInfo {
+  std::uint64_t cuda_context = 0;    // context + kernel images, before any buffer
+  std::uint64_t retained_pool = 0;   // cuBLAS workspace + pool kept after every free
+  std::uint64_t transient_pool = 0;  // pool growth at the first ubatch
+  Basis basis = Basis::kUnknown;
+  std::string source;
+};
+GpuOverheadInfo gpu_overhead_info(std::string_view gpu_name);
 
 // "32GiB", "512MiB", "1.5GiB", "24GB" (= GiB, as the tools around llama.cpp mean it), "1048576".
 Result<std::uint64_t> parse_size(std::string_view text);

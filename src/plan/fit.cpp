@@ -14,6 +14,7 @@
 #include <limits>
 #include <new>
 #include <numeric>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -113,9 +114,11 @@ Planner::Planner(const ModelStructureInfo& model, EstimateFn engine, std::vector
   n_gpus_ = budget_.empty() ? 0 : budget_.size() - 1;
 }
 
-Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl) {
+Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
+                                               std::size_t gpu) {
+  if (n_gpus_ > 0 && gpu == 0) gpu = n_gpus_;  // the device holding the output layer (1-based)
   const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
-                                   static_cast<int>(k.flash_attn), n_ctx, ngl);
+                                   static_cast<int>(k.flash_attn), n_ctx, ngl, gpu);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
   MemoryAnalysisConfig cfg;
   cfg.runtime = request_.given;
@@ -128,6 +131,7 @@ Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_c
   cfg.runtime.device = dev;
   cfg.runtime.n_gpu_layers = n_gpus_ > 0 ? static_cast<std::int32_t>(ngl) : 0;
   cfg.device = dev;
+  if (n_gpus_ > 0) cfg.gpu_name = budget_[gpu].name;
   cfg.suggestions = false;
   cfg.detailed_breakdown = false;
   ++engine_calls_;
@@ -145,33 +149,47 @@ Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_c
   return &cache_.emplace(key, std::move(s)).first->second;
 }
 
-Result<std::uint32_t> Planner::ctx_unit(const Knobs& k) {
+Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
   const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
                                    static_cast<int>(k.flash_attn));
-  if (auto it = unit_cache_.find(key); it != unit_cache_.end()) return it->second.first;
-  // The runtime profile's cell padding: resolve a one-cell, one-sequence context.
+  if (auto it = unit_cache_.find(key); it != unit_cache_.end()) return &it->second;
+  // The runtime profile's cell padding and stream layout: resolve a one-cell context with the
+  // given sequences; n_ctx pads to the profile's unit, and each non-unified stream takes one.
   MemoryAnalysisConfig cfg;
   cfg.runtime = request_.given;
   cfg.runtime.n_ctx = 1;
-  cfg.runtime.max_batch_size = 1;
-  cfg.runtime.kv_unified = true;
   cfg.runtime.type_k = k.type_k;
   cfg.runtime.type_v = k.type_v;
   cfg.runtime.flash_attn = k.flash_attn;
+  Device dev;
+  if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
+  cfg.runtime.device = dev;
   cfg.runtime.n_gpu_layers = 0;
-  cfg.runtime.device = Device{};
-  cfg.device = Device{};
+  cfg.device = dev;
+  if (n_gpus_ > 0) cfg.gpu_name = budget_[n_gpus_].name;
   cfg.suggestions = false;
   cfg.detailed_breakdown = false;
   ++engine_calls_;
-  BITNET_ASSIGN_OR_RETURN(const DetailedMemoryRequirements d, engine_(cfg));
-  if (d.config.n_ctx == 0)
-    return Error{Errc::kInternal, "the engine resolved a one-cell context to 0 cells", kNoOffset,
-                 "n_ctx", "please report this"};
-  const std::uint32_t streams = request_.given.kv_unified ? 1 : std::max(1u, request_.given.max_batch_size);
-  const std::uint32_t unit = d.config.n_ctx * streams;
-  unit_cache_[key] = {unit, d.config.flash_attn};
-  return unit;
+  UnitProbe u;
+  auto r = engine_(cfg);
+  if (!r) {
+    if (r.error().code != Errc::kInvalidArgument) return std::move(r).error();
+    u.error = std::move(r).error();
+  } else {
+    const ResolvedConfig& rc = r->config;
+    if (rc.n_ctx == 0)
+      return Error{Errc::kInternal, "the engine resolved a one-cell context to 0 cells", kNoOffset,
+                   "n_ctx", "please report this"};
+    u.unit = rc.kv_unified ? rc.n_ctx : rc.n_ctx * std::max(1u, rc.n_seq);
+    u.flash_attn = rc.flash_attn;
+  }
+  return &unit_cache_.emplace(key, std::move(u)).first->second;
+}
+
+Result<std::uint32_t> Planner::ctx_unit(const Knobs& k) {
+  BITNET_ASSIGN_OR_RETURN(const UnitProbe* u, probe(k));
+  if (u->error) return *u->error;
+  return u->unit;
 }
 
 std::uint32_t Planner::ctx_cap(std::uint32_t unit) const {
@@ -192,13 +210,15 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     return layers_from_proportions(ts, ngl);
   }
   BITNET_ASSIGN_OR_RETURN(const Single* top, single(k, n_ctx, ngl));
-  const std::uint64_t compute = top->compute, fixed = top->fixed;
+  const std::uint64_t compute = top->compute;
   std::vector<std::uint32_t> split(n_gpus_, 0);
   std::uint32_t placed = 0;  // layers on higher devices, counted from the top (output first)
   for (std::size_t jj = n_gpus_; jj-- > 0;) {
     if (placed >= ngl) break;
     BITNET_ASSIGN_OR_RETURN(const Single* base, single(k, n_ctx, placed));
     const std::uint64_t e0 = base->layers;
+    BITNET_ASSIGN_OR_RETURN(const Single* own, single(k, n_ctx, ngl, 1 + jj));
+    const std::uint64_t fixed = own->fixed;
     auto f = [&](std::int64_t s) -> Result<Usage> {
       BITNET_ASSIGN_OR_RETURN(const Single* u, single(k, n_ctx, placed + static_cast<std::uint32_t>(s)));
       const std::uint64_t layers = u->layers > e0 ? u->layers - e0 : 0;
@@ -241,7 +261,12 @@ Result<Usage> Planner::usage(const Placement& p) {
       BITNET_ASSIGN_OR_RETURN(const Single* cut, single(p.knobs, p.n_ctx, placed + s));
       e_next = cut->layers;
     }
-    u[1 + jj] = (e_next > e_prev ? e_next - e_prev : 0) + (s > 0 ? top->compute : 0) + top->fixed;
+    std::uint64_t fixed = top->fixed;
+    if (jj + 1 != n_gpus_) {  // another GPU's overhead row (by its name)
+      BITNET_ASSIGN_OR_RETURN(const Single* own, single(p.knobs, p.n_ctx, p.n_gpu_layers, 1 + jj));
+      fixed = own->fixed;
+    }
+    u[1 + jj] = (e_next > e_prev ? e_next - e_prev : 0) + (s > 0 ? top->compute : 0) + fixed;
     e_prev = e_next;
     placed += s;
   }
@@ -279,38 +304,37 @@ std::string Planner::limiter(const std::optional<Usage>& next) const {
   return {};
 }
 
-std::vector<Knobs> Planner::ladder(bool quantized_kv) {
+Result<std::vector<Knobs>> Planner::ladder(bool quantized_kv) {
   const RuntimeConfig& g = request_.given;
   const bool fa_off = request_.flash_attn_given && g.flash_attn == FlashAttn::kOff;
   std::vector<Knobs> out;
-  auto add = [&](const Rung& r) {
+  for (const Rung& r : fa_off ? std::span<const Rung>(kLadderNoFa) : std::span<const Rung>(kLadder)) {
     Knobs k{g.type_k.value_or(r.type_k), g.type_v.value_or(r.type_v), r.flash_attn};
     if (request_.flash_attn_given) k.flash_attn = g.flash_attn;
-    if (!quantized_kv && (precision_is_quantized(k.type_k) || precision_is_quantized(k.type_v)) &&
-        !(g.type_k || g.type_v))
-      return;
-    if (precision_is_quantized(k.type_v) && k.flash_attn == FlashAttn::kOff) return;  // refused
+    const bool quantized = precision_is_quantized(k.type_k) || precision_is_quantized(k.type_v);
+    if (!quantized_kv && quantized && !(g.type_k || g.type_v)) continue;
     if (precision_is_quantized(k.type_v) && k.flash_attn == FlashAttn::kAuto) k.flash_attn = FlashAttn::kOn;
+    if (std::find(out.begin(), out.end(), k) != out.end()) continue;
+    BITNET_ASSIGN_OR_RETURN(const UnitProbe* u, probe(k));
+    if (u->error) {  // the runtime refuses this rung (no flash attention, quantized V without it)
+      if (std::find(skipped_.begin(), skipped_.end(), u->error->message) == skipped_.end())
+        skipped_.push_back(u->error->message);
+      continue;
+    }
     // "on" where auto already resolves to on is the same configuration: keep the plain one.
     if (k.flash_attn == FlashAttn::kOn && !request_.flash_attn_given) {
       Knobs a = k;
       a.flash_attn = FlashAttn::kAuto;
-      const auto key = std::make_tuple(static_cast<int>(a.type_k), static_cast<int>(a.type_v),
-                                       static_cast<int>(a.flash_attn));
-      if (auto it = unit_cache_.find(key); it != unit_cache_.end() && it->second.second &&
-                                           std::find(out.begin(), out.end(), a) != out.end())
-        return;
+      BITNET_ASSIGN_OR_RETURN(const UnitProbe* ua, probe(a));
+      if (!ua->error && ua->flash_attn && std::find(out.begin(), out.end(), a) != out.end()) continue;
     }
-    if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
-  };
-  if (fa_off) {
-    for (const Rung& r : kLadderNoFa) add(r);
-  } else {
-    for (const Rung& r : kLadder) {
-      if (!out.empty()) (void)ctx_unit(out.front());  // learn whether auto resolves to on
-      add(r);
-    }
+    out.push_back(k);
   }
+  if (out.empty())
+    return Error{Errc::kInvalidArgument,
+                 "the runtime accepts none of the KV/flash-attention settings to try" +
+                     (skipped_.empty() ? std::string() : ": " + skipped_.front()),
+                 kNoOffset, "type_v", "check -ctk/-ctv/-fa against --runtime"};
   return out;
 }
 
@@ -374,7 +398,7 @@ Result<FitResult> Planner::fit() {
   if (g.n_gpu_layers && *g.n_gpu_layers > 0 && n_gpus_ == 0)
     res.warnings.push_back("-ngl is set but the inventory has no GPU: planning for the CPU");
 
-  const std::vector<Knobs> rungs = ladder(true);
+  BITNET_ASSIGN_OR_RETURN(const std::vector<Knobs> rungs, ladder(true));
   auto floor_x = [&](const Knobs& k) -> Result<std::uint32_t> {
     BITNET_ASSIGN_OR_RETURN(const std::uint32_t unit, ctx_unit(k));
     const std::uint32_t cap = ctx_cap(unit);
@@ -397,7 +421,8 @@ Result<FitResult> Planner::fit() {
   // B: fewer layers, unquantized KV, at the floor context; then the largest context there.
   if (!chosen && !ngl_fixed) {
     std::optional<Option> best;
-    for (const Knobs& k : ladder(false)) {
+    BITNET_ASSIGN_OR_RETURN(const std::vector<Knobs> base, ladder(false));
+    for (const Knobs& k : base) {
       BITNET_ASSIGN_OR_RETURN(const std::uint32_t unit, ctx_unit(k));
       BITNET_ASSIGN_OR_RETURN(const std::uint32_t xf, floor_x(k));
       const std::uint32_t ctx0 = request_.n_ctx_given ? g.n_ctx : xf * unit;
@@ -519,6 +544,7 @@ Result<FitResult> Planner::fit() {
       }
     }
   }
+  for (const std::string& w : skipped_) res.warnings.push_back("not tried: " + w);
   res.engine_calls = engine_calls_;
   return res;
 }

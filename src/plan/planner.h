@@ -67,8 +67,9 @@ class Planner {
     std::uint64_t host = 0, gpu = 0, layers = 0, compute = 0, fixed = 0;
     ResolvedConfig config;
   };
-  Result<const Single*> single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl);
-  std::vector<Knobs> ladder(bool quantized_kv);
+  // gpu: which GPU's overhead row (its name) the engine charges; the output device by default.
+  Result<const Single*> single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl, std::size_t gpu = 0);
+  Result<std::vector<Knobs>> ladder(bool quantized_kv);
   std::uint32_t ctx_cap(std::uint32_t unit) const;
 
   struct Option {  // the best placement under one rung
@@ -89,8 +90,15 @@ class Planner {
   std::size_t n_gpus_ = 0;
   std::uint32_t engine_calls_ = 0;
   std::uint32_t threads_ = 0;
-  std::map<std::tuple<int, int, int, std::uint32_t, std::uint32_t>, Single> cache_;
-  std::map<std::tuple<int, int, int>, std::pair<std::uint32_t, bool>> unit_cache_;  // unit, fa resolved
+  std::vector<std::string> skipped_;  // rungs the runtime refuses
+  std::map<std::tuple<int, int, int, std::uint32_t, std::uint32_t, std::size_t>, Single> cache_;
+  struct UnitProbe {
+    std::optional<Error> error;  // the runtime refuses these knobs (e.g. no flash attention)
+    std::uint32_t unit = 0;
+    bool flash_attn = false;     // what auto resolved to
+  };
+  Result<const UnitProbe*> probe(const Knobs& k);
+  std::map<std::tuple<int, int, int>, UnitProbe> unit_cache_;
 };
 
 // Budgets for an inventory: host first, then each GPU; usable minus the reserve.
