@@ -22,6 +22,9 @@ Result<ScaleOutPlan> scale_out(const ModelStructureInfo& model, const EstimateFn
   r.alternatives = false;
   r.given.n_gpu_layers = static_cast<std::int32_t>(model.n_layer + 1);
   r.tensor_split.clear();
+  // Unquantized KV unless the user chose a type: scale-out answers "how many GPUs as configured".
+  if (!r.given.type_k) r.given.type_k = r.given.kv_cache_precision;
+  if (!r.given.type_v) r.given.type_v = r.given.kv_cache_precision;
   if (!r.n_ctx_given) {  // the floor context (or the training context when smaller)
     r.n_ctx_given = true;
     const std::uint32_t train = model.n_ctx_train == 0 ? r.n_ctx_min : model.n_ctx_train;

@@ -76,11 +76,10 @@ Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
   int secant_budget = 6;  // then bisection: the bracket always shrinks
   while (xh - xl > 1) {
     std::int64_t c;
-    if (guess && *guess > xl && *guess < xh && secant_budget > 0) {
-      c = *guess;
-    } else if (secant_budget > 0) {
-      c = secant(xl, seen.at(xl), xh, seen.at(xh), budget);
-      if (c <= xl || c >= xh) c = xl + (xh - xl) / 2;
+    if (secant_budget > 0) {
+      // A prediction at or beyond the bracket says the answer is at its edge: test the edge.
+      c = guess ? *guess : secant(xl, seen.at(xl), xh, seen.at(xh), budget);
+      c = std::clamp(c, xl + 1, xh - 1);
     } else {
       c = xl + (xh - xl) / 2;
     }
