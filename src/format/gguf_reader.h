@@ -1,6 +1,16 @@
 // GGUF reader: bytes only, no model semantics (memory-model.md §1). Every count, length and offset is
 // checked against the bytes that remain before it is used; nothing is allocated in proportion to a
-// declared count before that check. Views (string_view) point into the caller's buffer.
+// declared count, only in proportion to the bytes actually present. Views (string_view) point into
+// the caller's buffer, which must outlive the GgufFile.
+//
+// What parse_gguf checks: magic; version 2 or 3 (1, > 3 and byte-swapped/big-endian files are
+// reported); counts against the bytes left; every key and value, arrays nested up to
+// kGgufMaxArrayDepth (walked, not copied: 150k token strings are skipped by their length prefixes);
+// bool values 0/1; empty and duplicate keys and tensor names; n_dims 1..4; dims > 0 with an element
+// count that fits int64; general.alignment (u32, power of two); tensor offsets aligned and, unless
+// header_only, inside the file. Type sizes, spans and overlaps are the analysis' job (type maps).
+// Errors carry the exact Errc, the absolute offset where the bad field starts, the key or tensor
+// name (or "metadata key #k" / "tensor info #k" before it is known) and a hint.
 #pragma once
 
 #include <array>
@@ -47,6 +57,9 @@ struct GgufKv {
   std::string_view key;
   std::uint64_t key_offset = 0;  // absolute offset of the key's length prefix
   GgufValue value;
+
+  // Absolute offset of the i32 value-type field (between the key and the value).
+  std::uint64_t type_offset() const noexcept { return key_offset + 8 + key.size(); }
 };
 
 struct GgufTensorInfo {
@@ -56,13 +69,19 @@ struct GgufTensorInfo {
   std::array<std::uint64_t, 4> ne{1, 1, 1, 1};
   std::uint32_t type_id = 0;
   std::uint64_t offset = 0;       // relative to data_offset
+  std::uint64_t offset_field = 0; // absolute offset of the u64 offset field (for messages)
 };
 
 struct GgufParseOptions {
-  // The buffer holds only the header (a prefix of the file): tensor data is not checked against
-  // the buffer's end. The declared sizes are used instead.
+  // The buffer holds only the header (a prefix of the file that reaches at least the end of the
+  // tensor infos): tensor offsets are not checked against the buffer's end, and the analysis uses
+  // the declared sizes instead.
   bool header_only = false;
 };
+
+// Limits of the reader (hostile input).
+inline constexpr std::uint32_t kGgufMaxArrayDepth = 8;  // nesting levels of arrays; top level = 1
+inline constexpr std::uint32_t kGgufMaxDims = 4;
 
 struct GgufFile {
   std::uint32_t version = 0;
@@ -94,6 +113,7 @@ struct GgufFile {
   std::unordered_map<std::string_view, std::size_t> tensor_index;
 };
 
+// Never throws: allocation failure becomes Errc::kResourceLimit.
 Result<GgufFile> parse_gguf(std::span<const std::byte> bytes, const GgufParseOptions& opts = {});
 
 template <class F>

@@ -25,8 +25,9 @@ constexpr QuantTraits kQuantTraits[] = {
   {1,  Q::kF16,    "F16",    "f16",    1, 2,                                      R::kBlocks, kAll},
   {2,  Q::kQ4_0,   "Q4_0",   "q4_0",  32, kF16 + 32 / 2,                          R::kBlocks, kAll},
   {3,  Q::kQ4_1,   "Q4_1",   "q4_1",  32, 2 * kF16 + 32 / 2,                      R::kBlocks, kAll},
-  {4,  Q::kUnknown,"Q4_2",   "q4_2",   0, 0,                                      R::kRemoved, kAll},
-  {5,  Q::kUnknown,"Q4_3",   "q4_3",   0, 0,                                      R::kRemoved, kAll},
+  // Q4_2 / Q4_3 were removed (May 2023) before GGUF existed (Aug 2023): no legacy size.
+  {4,  Q::kUnknown,"Q4_2",   "q4_2",   0, 0,                                      R::kRemoved, kAll, 0, 0},
+  {5,  Q::kUnknown,"Q4_3",   "q4_3",   0, 0,                                      R::kRemoved, kAll, 0, 0},
   {6,  Q::kQ5_0,   "Q5_0",   "q5_0",  32, kF16 + 4 + 32 / 2,                      R::kBlocks, kAll},
   {7,  Q::kQ5_1,   "Q5_1",   "q5_1",  32, 2 * kF16 + 4 + 32 / 2,                  R::kBlocks, kAll},
   {8,  Q::kQ8_0,   "Q8_0",   "q8_0",  32, kF16 + 32,                              R::kBlocks, kAll},
@@ -57,15 +58,17 @@ constexpr QuantTraits kQuantTraits[] = {
   {31, Q::kQ4_0_4_4, "Q4_0_4_4", "q4_0_4x4", 32, kF16 + 32 / 2,                  R::kBlocks, kB24},
   {32, Q::kQ4_0_4_8, "Q4_0_4_8", "q4_0_4x8", 32, kF16 + 32 / 2,                  R::kBlocks, kB24},
   {33, Q::kQ4_0_8_8, "Q4_0_8_8", "q4_0_8x8", 32, kF16 + 32 / 2,                  R::kBlocks, kB24},
-  {31, Q::kQ4_0_4_4, "Q4_0_4_4", "q4_0_4x4", 0, 0,                               R::kRemoved, kUp | kBPort},
-  {32, Q::kQ4_0_4_8, "Q4_0_4_8", "q4_0_4x8", 0, 0,                               R::kRemoved, kUp | kBPort},
-  {33, Q::kQ4_0_8_8, "Q4_0_8_8", "q4_0_8x8", 0, 0,                               R::kRemoved, kUp | kBPort},
+  // Legacy: block_q4_0 traits (32 elements, ggml_half d + 16 B) until their removal.
+  {31, Q::kQ4_0_4_4, "Q4_0_4_4", "q4_0_4x4", 0, 0,                               R::kRemoved, kUp | kBPort, 32, kF16 + 32 / 2},
+  {32, Q::kQ4_0_4_8, "Q4_0_4_8", "q4_0_4x8", 0, 0,                               R::kRemoved, kUp | kBPort, 32, kF16 + 32 / 2},
+  {33, Q::kQ4_0_8_8, "Q4_0_8_8", "q4_0_8x8", 0, 0,                               R::kRemoved, kUp | kBPort, 32, kF16 + 32 / 2},
   {34, Q::kTQ1_0,  "TQ1_0",  "tq1_0", kQK, (kQK - 4 * kQK / 64) / 5 + kQK / 64 + kF16, R::kBlocks, kAll},
   {35, Q::kTQ2_0,  "TQ2_0",  "tq2_0", kQK, kQK / 4 + kF16,                        R::kBlocks, kAll},
   // 36..38: removed IQ4_NL_4_4.. upstream; BitNet's I2_S / I8_S / TL1 in both BitNet dialects.
-  {36, Q::kIQ4_NL_4_4, "IQ4_NL_4_4", "iq4_nl_4x4", 0, 0,                          R::kRemoved, kUp},
-  {37, Q::kIQ4_NL_4_8, "IQ4_NL_4_8", "iq4_nl_4x8", 0, 0,                          R::kRemoved, kUp},
-  {38, Q::kIQ4_NL_8_8, "IQ4_NL_8_8", "iq4_nl_8x8", 0, 0,                          R::kRemoved, kUp},
+  // Legacy: block_iq4_nl traits (32 elements, ggml_half d + 16 B) until their removal.
+  {36, Q::kIQ4_NL_4_4, "IQ4_NL_4_4", "iq4_nl_4x4", 0, 0,                          R::kRemoved, kUp, 32, kF16 + 32 / 2},
+  {37, Q::kIQ4_NL_4_8, "IQ4_NL_4_8", "iq4_nl_4x8", 0, 0,                          R::kRemoved, kUp, 32, kF16 + 32 / 2},
+  {38, Q::kIQ4_NL_8_8, "IQ4_NL_8_8", "iq4_nl_8x8", 0, 0,                          R::kRemoved, kUp, 32, kF16 + 32 / 2},
   {36, Q::kI2_S,   "I2_S",   "i2_s",   4, 1,                                      R::kTailPerTensor, kB24},
   {37, Q::kI8_S,   "I8_S",   "i8_s",   1, 1,                                      R::kBlocks, kB24 | kBPort},
   {38, Q::kTL1,    "TL1",    "tl1",    4, 1,                                      R::kTailPerTensor, kB24},
@@ -165,6 +168,21 @@ Result<std::uint64_t> tensor_bytes(const QuantTraits& t, const Dims4& ne) {
       break;
   }
   return Error{Errc::kInternal, "unhandled size rule", kNoOffset, std::string(t.name), {}};
+}
+
+Result<std::uint64_t> legacy_tensor_bytes(const QuantTraits& t, const Dims4& ne) {
+  if (t.legacy_block_elems == 0)
+    return Error{Errc::kUnknownTensorType,
+                 std::string("type ") + std::string(t.name) + " (id " + std::to_string(t.id) +
+                     ") has no legacy size",
+                 kNoOffset, std::string(t.name), "only removed ids that appeared in GGUF files have one"};
+  if (ne[0] % t.legacy_block_elems != 0)
+    return Error{Errc::kMalformed,
+                 "row length " + std::to_string(ne[0]) + " is not a multiple of the legacy " +
+                     std::string(t.name) + " block size " + std::to_string(t.legacy_block_elems),
+                 kNoOffset, std::string(t.name), {}};
+  BITNET_ASSIGN_OR_RETURN(const std::uint64_t n, checked_product(ne));
+  return checked_mul(n / t.legacy_block_elems, t.legacy_block_bytes);
 }
 
 Result<std::uint64_t> row_bytes(QuantizationType type, std::uint64_t n) {

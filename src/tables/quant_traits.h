@@ -31,6 +31,11 @@ struct QuantTraits {
   std::uint32_t block_bytes;
   SizeRule rule;
   std::uint8_t dialects;        // kUp | kB24 | kBPort
+  // A removed id's last block size in ggml before its removal (what old readers such as
+  // gguf-parser-go still apply, memory-model.md §2.2); 0 for live rows and for ids that never
+  // appeared in a GGUF file. Informational only: tensor_bytes() never uses it.
+  std::uint32_t legacy_block_elems = 0;
+  std::uint32_t legacy_block_bytes = 0;
 };
 
 // All rows (for tests and diagnostics).
@@ -46,6 +51,10 @@ using Dims4 = std::array<std::uint64_t, 4>;
 // ggml_nbytes of a contiguous tensor of this type. Errors: removed type, ne0 not a multiple of the
 // block, overflow.
 Result<std::uint64_t> tensor_bytes(const QuantTraits& t, const Dims4& ne);
+
+// The size a removed id had before its removal (legacy_block_*), for diagnostics that list what
+// other readers make of a tensor. kUnknownTensorType if the row has no legacy size.
+Result<std::uint64_t> legacy_tensor_bytes(const QuantTraits& t, const Dims4& ne);
 
 // ggml_row_size(type, n): bytes of one row of n elements (n % block_elems == 0). For KV caches.
 Result<std::uint64_t> row_bytes(QuantizationType t, std::uint64_t n);

@@ -114,6 +114,7 @@ TEST(AnalysisGroundTruth, EveryHeaderMatchesItsRecords) {
     for (const auto& [name, b] : rec["bytes_by_type"].items()) expect[name] = b.get<std::uint64_t>();
     EXPECT_EQ(by_type, expect);
     EXPECT_EQ(m.tensor_bytes, sum);
+    EXPECT_DOUBLE_EQ(m.bits_per_weight, 8.0 * static_cast<double>(sum) / rec["n_params"].get<double>());
 
     const TensorInfo* te = m.find_tensor("token_embd.weight");
     ASSERT_NE(te, nullptr);
