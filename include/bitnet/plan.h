@@ -90,7 +90,6 @@ Result<std::uint64_t> parse_size(std::string_view text);
 struct InventoryProbeOptions {
   std::string root = "/";                      // prefix for /proc and /sys (tests use a fake tree)
   bool probe_gpus = true;
-  std::string nvml_library = "libnvidia-ml.so.1";
   std::optional<std::string> cuda_visible_devices;  // nullopt: read the environment
 };
 // Detects this machine. No GPU and no NVML are normal: they leave `gpus` empty with a note.

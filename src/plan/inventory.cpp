@@ -1,8 +1,6 @@
 // Device inventory: Linux host probe (/proc/meminfo, /proc/cpuinfo, cgroup v1/v2), NVML through
 // dlopen (no link-time dependency: a machine without a GPU or a driver is a normal case), sizes,
 // described hardware and catalog targets.
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -15,6 +13,8 @@
 #include <utility>
 
 #include "bitnet/plan.h"
+#include "device/nvml.h"
+#include "device/probe_linux.h"
 #include "plan/probe.h"
 #include "tables/device_catalog.h"
 
@@ -96,20 +96,6 @@ std::optional<std::uint64_t> to_u64(std::string_view s) {
   return v;
 }
 
-// "key value" lines (memory.stat).
-std::optional<std::uint64_t> stat_value(std::string_view text, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ')
-      return to_u64(line.substr(key.size() + 1));
-    pos = end + 1;
-  }
-  return std::nullopt;
-}
-
 std::string join(const std::string& root, std::string_view rel) {
   std::string r = root;
   while (!r.empty() && r.back() == '/') r.pop_back();
@@ -118,39 +104,8 @@ std::string join(const std::string& root, std::string_view rel) {
   return r;
 }
 
-// cgroup v1 reports "no limit" as a page-rounded LONG_MAX.
-constexpr std::uint64_t kV1Unlimited = std::uint64_t{1} << 62;
-
 }  // namespace
 
-MemInfo parse_meminfo(std::string_view text) {
-  MemInfo m;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    const std::string_view key = line.substr(0, colon);
-    std::string_view rest = line.substr(colon + 1);
-    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-    std::uint64_t mult = 1;
-    if (rest.size() > 3 && rest.substr(rest.size() - 3) == " kB") {
-      rest.remove_suffix(3);
-      mult = 1024;
-    }
-    const auto v = to_u64(rest);
-    if (!v) continue;
-    const std::uint64_t b = *v * mult;
-    if (key == "MemTotal") m.mem_total = b;
-    else if (key == "MemAvailable") m.mem_available = b;
-    else if (key == "SwapTotal") m.swap_total = b;
-    else if (key == "SwapFree") m.swap_free = b;
-  }
-  return m;
-}
 
 std::pair<std::uint32_t, std::uint32_t> parse_cpuinfo(std::string_view text) {
   std::uint32_t logical = 0;
@@ -244,32 +199,9 @@ std::vector<GpuInventory> visible_gpus(const std::vector<NvmlDevice>& all,
   return out;
 }
 
-Result<HostInventory> probe_host(const std::string& root, std::vector<std::string>& notes) {
-  HostInventory h;
-  h.source = "detected";
-  const auto meminfo = read_text(join(root, "/proc/meminfo"));
-  if (!meminfo)
-    return Error{Errc::kUnavailable, "cannot read " + join(root, "/proc/meminfo"), kNoOffset, {},
-                 "describe the host instead: --ram SIZE"};
-  const MemInfo mi = parse_meminfo(*meminfo);
-  if (!mi.mem_total)
-    return Error{Errc::kUnavailable, "no MemTotal in " + join(root, "/proc/meminfo"), kNoOffset,
-                 "MemTotal", "describe the host instead: --ram SIZE"};
-  h.mem_total = *mi.mem_total;
-  h.mem_available = mi.mem_available;
-  h.swap_total = mi.swap_total.value_or(0);
-  h.swap_free = mi.swap_free.value_or(0);
-
-  if (const auto cpu = read_text(join(root, "/proc/cpuinfo"))) {
-    const auto [logical, physical] = parse_cpuinfo(*cpu);
-    h.logical_cores = logical;
-    h.physical_cores = physical;
-  }
-  if (h.logical_cores == 0 && root == "/") h.logical_cores = std::thread::hardware_concurrency();
-
-  // cgroup: the process's own group (/proc/self/cgroup), else the namespace root.
-  std::string v2_path, v1_mem, v1_cpu;
-  bool v2 = false;
+std::optional<double> probe_cpu_quota(const std::string& root) {
+  const std::string cg_root = join(root, "/sys/fs/cgroup");
+  std::string v2_path, v1_cpu;
   if (const auto cg = read_text(join(root, "/proc/self/cgroup"))) {
     std::istringstream in(*cg);
     std::string line;
@@ -277,125 +209,37 @@ Result<HostInventory> probe_host(const std::string& root, std::vector<std::strin
       const std::size_t a = line.find(':'), b = line.find(':', a + 1);
       if (a == std::string::npos || b == std::string::npos) continue;
       const std::string ctrl = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-      if (line.compare(0, a, "0") == 0 && ctrl.empty()) { v2 = true; v2_path = path; }
+      if (line.compare(0, a, "0") == 0 && ctrl.empty()) v2_path = path;
       std::istringstream cs(ctrl);
       std::string c;
-      while (std::getline(cs, c, ',')) {
-        if (c == "memory") v1_mem = path;
+      while (std::getline(cs, c, ','))
         if (c == "cpu") v1_cpu = path;
-      }
     }
   }
-  auto first_existing = [&](std::initializer_list<std::string> dirs, std::string_view file) {
-    for (const std::string& d : dirs)
-      if (auto t = read_text(join(d, file))) return std::optional<std::pair<std::string, std::string>>({d, *t});
-    return std::optional<std::pair<std::string, std::string>>();
+  auto ratio = [](std::optional<std::uint64_t> q, std::optional<std::uint64_t> p) -> std::optional<double> {
+    if (!q || !p || *p == 0) return std::nullopt;
+    return static_cast<double>(*q) / static_cast<double>(*p);
   };
-  const std::string cg_root = join(root, "/sys/fs/cgroup");
-  bool have_cgroup = false;
-  if (v2 || !v1_mem.empty() || read_text(join(cg_root, "memory.max"))) {
-    if (auto mx = first_existing({join(cg_root, v2_path), cg_root}, "memory.max")) {
-      have_cgroup = true;
-      const std::string& dir = mx->first;
-      if (auto v = to_u64(mx->second)) h.cgroup_limit = *v;  // "max" = none
-      if (auto cur = read_text(join(dir, "memory.current"))) {
-        if (auto c = to_u64(*cur)) {
-          std::uint64_t ws = *c;
-          if (auto st = read_text(join(dir, "memory.stat")))
-            if (auto inact = stat_value(*st, "inactive_file")) ws = ws > *inact ? ws - *inact : 0;
-          h.cgroup_usage = ws;
-        }
-      }
-      if (auto cpu = read_text(join(dir, "cpu.max"))) {
-        std::istringstream in(*cpu);
-        std::string quota, period;
-        in >> quota >> period;
-        const auto q = to_u64(quota), p = to_u64(period);
-        if (q && p && *p > 0) h.cpu_quota = static_cast<double>(*q) / static_cast<double>(*p);
-      }
+  // v2: "max 100000" (none) or "250000 100000" (2.5 cores); the namespace root as a fallback.
+  for (const std::string& dir : {join(cg_root, v2_path), cg_root}) {
+    if (const auto t = read_text(join(dir, "cpu.max"))) {
+      std::istringstream in(*t);
+      std::string quota, period;
+      in >> quota >> period;
+      return ratio(to_u64(quota), to_u64(period));
     }
   }
-  if (!have_cgroup) {
-    const std::string mem_root = join(cg_root, "memory");
-    if (auto lim = first_existing({join(mem_root, v1_mem), mem_root}, "memory.limit_in_bytes")) {
-      have_cgroup = true;
-      const std::string& dir = lim->first;
-      if (auto v = to_u64(lim->second); v && *v < kV1Unlimited) h.cgroup_limit = *v;
-      if (auto cur = read_text(join(dir, "memory.usage_in_bytes"))) {
-        if (auto c = to_u64(*cur)) {
-          std::uint64_t ws = *c;
-          if (auto st = read_text(join(dir, "memory.stat")))
-            if (auto inact = stat_value(*st, "total_inactive_file")) ws = ws > *inact ? ws - *inact : 0;
-          h.cgroup_usage = ws;
-        }
-      }
-    }
-    for (const char* sub : {"cpu", "cpu,cpuacct"}) {
-      const std::string cpu_root = join(cg_root, sub);
-      if (auto q = first_existing({join(cpu_root, v1_cpu), cpu_root}, "cpu.cfs_quota_us")) {
-        const std::string txt = q->second;
-        if (txt.find('-') == std::string::npos) {
-          const auto qv = to_u64(txt);
-          const auto pt = read_text(join(q->first, "cpu.cfs_period_us"));
-          const auto pv = pt ? to_u64(*pt) : std::nullopt;
-          if (qv && pv && *pv > 0) h.cpu_quota = static_cast<double>(*qv) / static_cast<double>(*pv);
-        }
-        break;
-      }
+  // v1: cfs_quota_us is -1 without a quota.
+  for (const char* sub : {"cpu,cpuacct", "cpu"}) {
+    const std::string base = join(cg_root, sub);
+    for (const std::string& dir : {join(base, v1_cpu), base}) {
+      const auto q = read_text(join(dir, "cpu.cfs_quota_us"));
+      if (!q) continue;
+      const auto p = read_text(join(dir, "cpu.cfs_period_us"));
+      return ratio(to_u64(*q), p ? to_u64(*p) : std::nullopt);
     }
   }
-  if (!have_cgroup) notes.emplace_back("no cgroup memory controller found: using MemAvailable");
-  return h;
-}
-
-// NVML through dlopen: the binary runs without a driver. Signatures from nvml.h (stable ABI).
-Result<std::vector<NvmlDevice>> probe_nvml(const std::string& library) {
-  void* lib = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr)
-    return Error{Errc::kUnavailable, "NVML not found (" + library + "): no NVIDIA GPU detected",
-                 kNoOffset, {}, "describe GPUs with --gpu SIZE or --target NAME"};
-  using Ret = int;  // nvmlReturn_t, 0 = NVML_SUCCESS
-  using Dev = void*;
-  struct Mem { unsigned long long total, free, used; };  // nvmlMemory_t
-  auto sym = [&](const char* n) { return dlsym(lib, n); };
-  auto init = reinterpret_cast<Ret (*)()>(sym("nvmlInit_v2"));
-  auto shutdown = reinterpret_cast<Ret (*)()>(sym("nvmlShutdown"));
-  auto count = reinterpret_cast<Ret (*)(unsigned*)>(sym("nvmlDeviceGetCount_v2"));
-  auto handle = reinterpret_cast<Ret (*)(unsigned, Dev*)>(sym("nvmlDeviceGetHandleByIndex_v2"));
-  auto meminfo = reinterpret_cast<Ret (*)(Dev, Mem*)>(sym("nvmlDeviceGetMemoryInfo"));
-  auto name = reinterpret_cast<Ret (*)(Dev, char*, unsigned)>(sym("nvmlDeviceGetName"));
-  auto uuid = reinterpret_cast<Ret (*)(Dev, char*, unsigned)>(sym("nvmlDeviceGetUUID"));
-  auto fail = [&](std::string what) {
-    dlclose(lib);
-    return Error{Errc::kUnavailable, "NVML: " + what, kNoOffset, {},
-                 "check the NVIDIA driver (nvidia-smi), or describe GPUs with --gpu SIZE"};
-  };
-  if (!init || !shutdown || !count || !handle || !meminfo || !name || !uuid)
-    return fail("missing symbols in " + library);
-  if (init() != 0) return fail("nvmlInit_v2 failed");
-  unsigned n = 0;
-  std::vector<NvmlDevice> out;
-  if (count(&n) != 0) {
-    shutdown();
-    return fail("nvmlDeviceGetCount_v2 failed");
-  }
-  for (unsigned i = 0; i < n; ++i) {
-    Dev d = nullptr;
-    if (handle(i, &d) != 0) continue;
-    NvmlDevice nd;
-    char buf[96] = {};
-    if (name(d, buf, sizeof buf) == 0) nd.name = buf;
-    char ub[96] = {};
-    if (uuid(d, ub, sizeof ub) == 0) nd.uuid = ub;
-    Mem m{};
-    if (meminfo(d, &m) != 0) continue;
-    nd.total = m.total;
-    nd.free = m.free;
-    out.push_back(std::move(nd));
-  }
-  shutdown();
-  dlclose(lib);
-  return out;
+  return std::nullopt;
 }
 
 }  // namespace detail
@@ -403,20 +247,51 @@ Result<std::vector<NvmlDevice>> probe_nvml(const std::string& library) {
 Result<Inventory> detect_inventory(const InventoryProbeOptions& options) {
   try {
     Inventory inv;
-    BITNET_ASSIGN_OR_RETURN(inv.host, detail::probe_host(options.root, inv.notes));
+    // Memory, swap, cgroup limit and usable cores: the loader's probe (src/device/probe_linux).
+    detail::ProbePaths paths;
+    paths.proc = detail::join(options.root, "/proc");
+    paths.cgroup_root = detail::join(options.root, "/sys/fs/cgroup");
+    auto host = detail::probe_host(paths);
+    if (!host) {
+      Error e = std::move(host).error();
+      if (e.hint.empty()) e.hint = "describe the host instead: --ram SIZE";
+      return e;
+    }
+    HostInventory& h = inv.host;
+    h.source = "detected";
+    h.mem_total = host->meminfo.mem_total;
+    h.mem_available = host->meminfo.mem_available;
+    h.swap_total = host->meminfo.swap_total;
+    h.swap_free = host->meminfo.swap_free;
+    h.cgroup_limit = host->cgroup.limit;
+    h.cgroup_usage = host->cgroup.usage;
+    h.logical_cores = host->cores;
+    if (const auto cpu = detail::read_text(detail::join(options.root, "/proc/cpuinfo"))) {
+      const auto [logical, physical] = detail::parse_cpuinfo(*cpu);
+      h.physical_cores = std::min(physical, h.logical_cores == 0 ? physical : h.logical_cores);
+      if (h.logical_cores == 0) h.logical_cores = logical;
+    }
+    h.cpu_quota = detail::probe_cpu_quota(options.root);
+    if (host->cgroup.version == detail::CgroupVersion::kNone)
+      inv.notes.emplace_back("no cgroup memory controller found: the budget is MemAvailable");
+    else
+      inv.notes.push_back("host budget from " + host->available_source());
+
     if (options.probe_gpus) {
-      auto all = detail::probe_nvml(options.nvml_library);
+      const auto all = detail::probe_gpus();  // NVML via dlopen (src/device/nvml)
       if (!all) {
-        inv.notes.push_back(all.error().message);
+        inv.notes.emplace_back("NVML not found or no GPU: planning without GPUs (describe them with --gpu SIZE or --target NAME)");
       } else {
+        std::vector<detail::NvmlDevice> devs;
+        for (const detail::GpuMemory& g : *all)
+          devs.push_back({g.name, {}, g.total, g.total > g.used ? g.total - g.used : 0});
         const char* env = options.cuda_visible_devices ? options.cuda_visible_devices->c_str()
                                                        : std::getenv("CUDA_VISIBLE_DEVICES");
-        inv.gpus = detail::visible_gpus(*all, detail::parse_cuda_visible_devices(env));
+        inv.gpus = detail::visible_gpus(devs, detail::parse_cuda_visible_devices(env));
         if (env != nullptr)
           inv.notes.push_back("CUDA_VISIBLE_DEVICES=" + std::string(env) + ": " +
-                              std::to_string(inv.gpus.size()) + " of " + std::to_string(all->size()) +
+                              std::to_string(inv.gpus.size()) + " of " + std::to_string(devs.size()) +
                               " GPUs visible (NVML order; set CUDA_DEVICE_ORDER=PCI_BUS_ID so CUDA agrees)");
-        if (all->empty()) inv.notes.emplace_back("NVML found no GPU");
       }
     }
     return inv;
