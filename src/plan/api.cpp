@@ -64,6 +64,31 @@ Result<FitResult> fit_with_engine(const ModelStructureInfo& model, const Estimat
   Planner p(model, engine, budgets_for(inventory, request.reserve), request);
   p.set_threads(inventory.host.recommended_threads());
   BITNET_ASSIGN_OR_RETURN(FitResult r, p.fit());
+  // GPUs too small for even the CUDA context and the compute buffer of a GPU build: run on the
+  // CPU alone (llama.cpp -dev none), when -ngl was left to us and that fits.
+  if (!r.fits && !inventory.gpus.empty() && !request.given.n_gpu_layers) {
+    Inventory host_only = inventory;
+    host_only.gpus.clear();
+    Planner cpu(model, engine, budgets_for(host_only, request.reserve), request);
+    cpu.set_threads(inventory.host.recommended_threads());
+    BITNET_ASSIGN_OR_RETURN(FitResult c, cpu.fit());
+    if (c.fits) {
+      std::vector<DeviceBudget> budget = budgets_for(inventory, request.reserve);
+      budget[0].used = c.budget[0].used;
+      c.budget = std::move(budget);
+      c.flags += " -dev none";
+      c.warnings.push_back("the GPUs cannot hold even -ngl 0 of a GPU build (CUDA context, pools, op-offload "
+                           "compute buffer): planned for the CPU alone; -dev none keeps llama.cpp off the GPUs");
+      c.reason = "CPU only (GPUs too small): " + c.reason;
+      c.engine_calls += r.engine_calls;
+      for (FitCandidate& a : c.alternatives) {
+        a.flags += " -dev none";
+        a.used.resize(c.budget.size(), 0);
+      }
+      c.scale_out = std::move(r.scale_out);
+      r = std::move(c);
+    }
+  }
   // Scale-out: when the GPUs cannot take every layer and -ngl was left to us.
   if (!inventory.gpus.empty() && !request.given.n_gpu_layers &&
       (!r.fits || r.config.n_gpu_layers < static_cast<std::int32_t>(model.n_layer + 1))) {

@@ -229,6 +229,8 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     split[jj] = s;
     placed += s;
   }
+  // What does not fit lands on device 0 (so flags and usage say the same, over budget there).
+  if (placed < ngl) split[0] += ngl - placed;
   return split;
 }
 
