@@ -21,10 +21,11 @@ constexpr std::string_view kTypeNames[kNumValueTypes] = {
 
 // Smallest encodings, used to bound declared counts by the bytes that remain. Empty keys and names
 // are rejected, so each has at least one byte.
-constexpr std::uint64_t kMinKvBytes = 8 + 1 + 4 + 1;                  // key len, key, type, u8 value
-constexpr std::uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name len, name, n_dims, 1 dim, type, offset
-constexpr std::uint64_t kMinStringBytes = 8;                          // length prefix of ""
-constexpr std::uint64_t kMinArrayBytes = 4 + 8;                       // elem type + count of []
+constexpr std::uint64_t kMinKvBytes = 8 + 1 + 4 + 1;  // key len, key, type, u8 value
+constexpr std::uint64_t kMinTensorInfoBytes =
+    8 + 1 + 4 + 8 + 4 + 8;                       // name len, name, n_dims, 1 dim, type, offset
+constexpr std::uint64_t kMinStringBytes = 8;     // length prefix of ""
+constexpr std::uint64_t kMinArrayBytes = 4 + 8;  // elem type + count of []
 
 // Heap cost of one parsed entry (vector slot + hash node + bucket), to cap reservations so that
 // they never exceed the bytes that remain in the buffer.
@@ -126,11 +127,14 @@ class Parser {
     if (n_ - off < 8) return truncated(off, std::move(field), "the length of " + std::string(what));
     const auto len = load<std::uint64_t>(d_ + off);
     return make(Errc::kTruncated, off, std::move(field),
-                std::string(what) + " of " + std::to_string(len) + " bytes runs past the end of the file (" +
-                    std::to_string(n_ - off - 8) + " bytes left)",
+                std::string(what) + " of " + std::to_string(len) +
+                    " bytes runs past the end of the file (" + std::to_string(n_ - off - 8) +
+                    " bytes left)",
                 truncated_hint());
   }
-  std::string_view truncated_hint() const { return header_only_ ? kHintHeaderPrefix : kHintTruncated; }
+  std::string_view truncated_hint() const {
+    return header_only_ ? kHintHeaderPrefix : kHintTruncated;
+  }
 
  private:
   const std::byte* d_;
@@ -143,33 +147,38 @@ std::string elem_field(std::string_view key, std::uint64_t k) {
   return printable(key) + "[" + std::to_string(k) + "]";
 }
 
-// The hot loop of the parse (tokens, merges): walks `count` length-prefixed strings. Returns the
-// index of the first string that does not fit, or `count`.
+// The hot loop of the parse (tokens, merges): walks `count` length-prefixed strings, leaving `pos`
+// after the last one. Returns the index of the first string that does not fit (with `pos` at its
+// length prefix), or `count`.
 std::uint64_t skip_strings(const std::byte* d, std::uint64_t n, std::uint64_t& pos,
                            std::uint64_t count) noexcept {
   std::uint64_t p = pos;
   for (std::uint64_t k = 0; k < count; ++k) {
-    if (n - p < 8) return k;
-    const auto len = load<std::uint64_t>(d + p);
-    if (len > n - p - 8) return k;
-    p += 8 + len;
-    pos = p;
+    if (n - p < 8 || load<std::uint64_t>(d + p) > n - p - 8) {
+      pos = p;
+      return k;
+    }
+    p += 8 + load<std::uint64_t>(d + p);
   }
+  pos = p;
   return count;
 }
 
 // Reads an array header (element type, count) at the current position and bounds the count.
-Status read_array_header(Parser& P, std::string_view key, std::uint32_t& elem, std::uint64_t& count) {
+Status read_array_header(Parser& P, std::string_view key, std::uint32_t& elem,
+                         std::uint64_t& count) {
   const std::uint64_t elem_off = P.pos();
   if (!P.take(elem)) return P.truncated(elem_off, printable(key), "an array's element type");
   if (elem >= kNumValueTypes)
     return make(Errc::kMalformed, elem_off, printable(key),
-                "unknown array element type " + std::to_string(elem) + " (valid: 0..12)", kHintCorrupt);
+                "unknown array element type " + std::to_string(elem) + " (valid: 0..12)",
+                kHintCorrupt);
   const std::uint64_t count_off = P.pos();
   if (!P.take(count)) return P.truncated(count_off, printable(key), "an array's element count");
-  const std::uint64_t min_elem = kScalarBytes[elem] != 0                      ? kScalarBytes[elem]
-                                 : elem == static_cast<std::uint32_t>(GgufType::kString) ? kMinStringBytes
-                                                                              : kMinArrayBytes;
+  const std::uint64_t min_elem = kScalarBytes[elem] != 0 ? kScalarBytes[elem]
+                                 : elem == static_cast<std::uint32_t>(GgufType::kString)
+                                     ? kMinStringBytes
+                                     : kMinArrayBytes;
   if (count > P.left() / min_elem)
     return make(Errc::kTruncated, count_off, printable(key),
                 "array of " + std::to_string(count) + " " + std::string(type_name(elem)) +
@@ -189,9 +198,10 @@ Status skip_array_body(Parser& P, std::string_view key, std::uint32_t elem, std:
       const std::byte* b = P.data() + begin;
       for (std::uint64_t k = 0; k < count; ++k)
         if (static_cast<std::uint8_t>(b[k]) > 1)
-          return make(Errc::kMalformed, begin + k, elem_field(key, k),
-                      "bool value " + std::to_string(static_cast<unsigned>(b[k])) + " is neither 0 nor 1",
-                      kHintCorrupt);
+          return make(
+              Errc::kMalformed, begin + k, elem_field(key, k),
+              "bool value " + std::to_string(static_cast<unsigned>(b[k])) + " is neither 0 nor 1",
+              kHintCorrupt);
     }
     P.advance(count * sz);
     return Ok{};
@@ -225,16 +235,60 @@ Status read_value(Parser& P, std::uint32_t type, std::string_view key, GgufValue
     return P.truncated(v.offset, printable(key), "the " + std::string(type_name(type)) + " value");
   };
   switch (v.type) {
-    case GgufType::kU8: { std::uint8_t x; if (!P.take(x)) return trunc(); v.u = x; return Ok{}; }
-    case GgufType::kI8: { std::int8_t x; if (!P.take(x)) return trunc(); v.i = x; return Ok{}; }
-    case GgufType::kU16: { std::uint16_t x; if (!P.take(x)) return trunc(); v.u = x; return Ok{}; }
-    case GgufType::kI16: { std::int16_t x; if (!P.take(x)) return trunc(); v.i = x; return Ok{}; }
-    case GgufType::kU32: { std::uint32_t x; if (!P.take(x)) return trunc(); v.u = x; return Ok{}; }
-    case GgufType::kI32: { std::int32_t x; if (!P.take(x)) return trunc(); v.i = x; return Ok{}; }
-    case GgufType::kU64: { if (!P.take(v.u)) return trunc(); return Ok{}; }
-    case GgufType::kI64: { if (!P.take(v.i)) return trunc(); return Ok{}; }
-    case GgufType::kF32: { float x; if (!P.take(x)) return trunc(); v.f = x; return Ok{}; }
-    case GgufType::kF64: { if (!P.take(v.f)) return trunc(); return Ok{}; }
+    case GgufType::kU8: {
+      std::uint8_t x;
+      if (!P.take(x)) return trunc();
+      v.u = x;
+      return Ok{};
+    }
+    case GgufType::kI8: {
+      std::int8_t x;
+      if (!P.take(x)) return trunc();
+      v.i = x;
+      return Ok{};
+    }
+    case GgufType::kU16: {
+      std::uint16_t x;
+      if (!P.take(x)) return trunc();
+      v.u = x;
+      return Ok{};
+    }
+    case GgufType::kI16: {
+      std::int16_t x;
+      if (!P.take(x)) return trunc();
+      v.i = x;
+      return Ok{};
+    }
+    case GgufType::kU32: {
+      std::uint32_t x;
+      if (!P.take(x)) return trunc();
+      v.u = x;
+      return Ok{};
+    }
+    case GgufType::kI32: {
+      std::int32_t x;
+      if (!P.take(x)) return trunc();
+      v.i = x;
+      return Ok{};
+    }
+    case GgufType::kU64: {
+      if (!P.take(v.u)) return trunc();
+      return Ok{};
+    }
+    case GgufType::kI64: {
+      if (!P.take(v.i)) return trunc();
+      return Ok{};
+    }
+    case GgufType::kF32: {
+      float x;
+      if (!P.take(x)) return trunc();
+      v.f = x;
+      return Ok{};
+    }
+    case GgufType::kF64: {
+      if (!P.take(v.f)) return trunc();
+      return Ok{};
+    }
     case GgufType::kBool: {
       std::uint8_t b;
       if (!P.take(b)) return trunc();
@@ -245,7 +299,8 @@ Status read_value(Parser& P, std::uint32_t type, std::string_view key, GgufValue
       return Ok{};
     }
     case GgufType::kString:
-      if (!P.take_string(v.str)) return P.truncated_string(v.offset, printable(key), "a string value");
+      if (!P.take_string(v.str))
+        return P.truncated_string(v.offset, printable(key), "a string value");
       return Ok{};
     case GgufType::kArray: {
       std::uint32_t et = 0;
@@ -310,8 +365,8 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
   if (!P.take(n_tensors)) return P.truncated(8, "n_tensors", "the tensor count");
   if (!P.take(n_kv)) return P.truncated(16, "n_kv", "the metadata count");
   if (n_tensors < 0)
-    return make(Errc::kMalformed, 8, "n_tensors", "negative tensor count " + std::to_string(n_tensors),
-                kHintCorrupt);
+    return make(Errc::kMalformed, 8, "n_tensors",
+                "negative tensor count " + std::to_string(n_tensors), kHintCorrupt);
   if (n_kv < 0)
     return make(Errc::kMalformed, 16, "n_kv", "negative metadata count " + std::to_string(n_kv),
                 kHintCorrupt);
@@ -340,7 +395,8 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
     GgufKv kv;
     kv.key_offset = P.pos();
     if (!P.take_string(kv.key))
-      return P.truncated_string(kv.key_offset, "metadata key #" + std::to_string(k), "a metadata key");
+      return P.truncated_string(kv.key_offset, "metadata key #" + std::to_string(k),
+                                "a metadata key");
     if (kv.key.empty())
       return make(Errc::kMalformed, kv.key_offset, "metadata key #" + std::to_string(k),
                   "empty metadata key", kHintCorrupt);
@@ -380,7 +436,8 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
     GgufTensorInfo t;
     t.info_offset = P.pos();
     if (!P.take_string(t.name))
-      return P.truncated_string(t.info_offset, "tensor info #" + std::to_string(k), "a tensor name");
+      return P.truncated_string(t.info_offset, "tensor info #" + std::to_string(k),
+                                "a tensor name");
     if (t.name.empty())
       return make(Errc::kMalformed, t.info_offset, "tensor info #" + std::to_string(k),
                   "empty tensor name", kHintCorrupt);
@@ -393,24 +450,27 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
     const std::uint64_t dims_off = P.pos();
     if (!P.take(t.n_dims)) return P.truncated(dims_off, printable(t.name), "n_dims");
     if (t.n_dims == 0 || t.n_dims > kGgufMaxDims)
-      return make(Errc::kMalformed, dims_off, printable(t.name),
-                  "n_dims " + std::to_string(t.n_dims) + " is outside 1.." + std::to_string(kGgufMaxDims),
-                  kHintCorrupt);
+      return make(
+          Errc::kMalformed, dims_off, printable(t.name),
+          "n_dims " + std::to_string(t.n_dims) + " is outside 1.." + std::to_string(kGgufMaxDims),
+          kHintCorrupt);
     std::uint64_t n_el = 1;
     for (std::uint32_t d = 0; d < t.n_dims; ++d) {
       const std::uint64_t ne_off = P.pos();
       std::int64_t ne = 0;
       if (!P.take(ne)) return P.truncated(ne_off, printable(t.name), "a dimension");
       if (ne <= 0)
-        return make(Errc::kMalformed, ne_off, printable(t.name),
-                    "dimension " + std::to_string(d) + " is " + std::to_string(ne) + " (must be positive)",
-                    kHintCorrupt);
+        return make(
+            Errc::kMalformed, ne_off, printable(t.name),
+            "dimension " + std::to_string(d) + " is " + std::to_string(ne) + " (must be positive)",
+            kHintCorrupt);
       t.ne[d] = static_cast<std::uint64_t>(ne);
       // ggml counts elements in int64_t.
       if (__builtin_mul_overflow(n_el, t.ne[d], &n_el) ||
           n_el > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
         return make(Errc::kOverflow, ne_off, printable(t.name),
-                    "the element count overflows int64 at dimension " + std::to_string(d), kHintCorrupt);
+                    "the element count overflows int64 at dimension " + std::to_string(d),
+                    kHintCorrupt);
     }
     const std::uint64_t type_off = P.pos();
     if (!P.take(t.type_id)) return P.truncated(type_off, printable(t.name), "a tensor type");
@@ -418,20 +478,22 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
     if (!P.take(t.offset)) return P.truncated(t.offset_field, printable(t.name), "a tensor offset");
     if (t.offset % f.alignment != 0)
       return make(Errc::kMalformed, t.offset_field, printable(t.name),
-                  "data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
-                      std::to_string(f.alignment),
+                  "data offset " + std::to_string(t.offset) +
+                      " is not a multiple of the alignment " + std::to_string(f.alignment),
                   kHintCorrupt);
     f.tensors.push_back(t);
   }
 
   // Data section.
   auto data = checked_pad(P.pos(), f.alignment);
-  if (!data) return make(Errc::kOverflow, P.pos(), "tensor data", "the data offset overflows", kHintCorrupt);
+  if (!data)
+    return make(Errc::kOverflow, P.pos(), "tensor data", "the data offset overflows", kHintCorrupt);
   f.data_offset = *data;
   for (const GgufTensorInfo& t : f.tensors)
     if (t.offset > std::numeric_limits<std::uint64_t>::max() - f.data_offset)
       return make(Errc::kOverflow, t.offset_field, printable(t.name),
-                  "data offset " + std::to_string(t.offset) + " overflows 64 bits past the data section at " +
+                  "data offset " + std::to_string(t.offset) +
+                      " overflows 64 bits past the data section at " +
                       std::to_string(f.data_offset),
                   kHintCorrupt);
   if (!f.header_only && f.n_tensors > 0) {
@@ -445,8 +507,9 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
       if (t.offset >= data_size)
         return make(Errc::kTruncated, t.offset_field, printable(t.name),
                     "tensor data offset " + std::to_string(t.offset) + " (absolute " +
-                        std::to_string(f.data_offset + t.offset) + ") lies past the end of the file (" +
-                        std::to_string(bytes.size()) + " bytes)",
+                        std::to_string(f.data_offset + t.offset) +
+                        ") lies past the end of the file (" + std::to_string(bytes.size()) +
+                        " bytes)",
                     kHintTruncated);
   }
   return f;
@@ -454,7 +517,9 @@ Result<GgufFile> parse_impl(std::span<const std::byte> bytes, const GgufParseOpt
 
 }  // namespace
 
-std::string_view gguf_type_name(GgufType t) noexcept { return type_name(static_cast<std::uint32_t>(t)); }
+std::string_view gguf_type_name(GgufType t) noexcept {
+  return type_name(static_cast<std::uint32_t>(t));
+}
 
 std::uint32_t gguf_scalar_size(GgufType t) noexcept {
   const auto i = static_cast<std::uint32_t>(t);
@@ -463,8 +528,14 @@ std::uint32_t gguf_scalar_size(GgufType t) noexcept {
 
 bool GgufValue::is_integer() const noexcept {
   switch (type) {
-    case GgufType::kU8: case GgufType::kU16: case GgufType::kU32: case GgufType::kU64:
-    case GgufType::kI8: case GgufType::kI16: case GgufType::kI32: case GgufType::kI64:
+    case GgufType::kU8:
+    case GgufType::kU16:
+    case GgufType::kU32:
+    case GgufType::kU64:
+    case GgufType::kI8:
+    case GgufType::kI16:
+    case GgufType::kI32:
+    case GgufType::kI64:
     case GgufType::kBool:
       return true;
     default:
@@ -474,9 +545,16 @@ bool GgufValue::is_integer() const noexcept {
 
 Result<std::uint64_t> GgufValue::as_u64(std::string_view key) const {
   switch (type) {
-    case GgufType::kU8: case GgufType::kU16: case GgufType::kU32: case GgufType::kU64: case GgufType::kBool:
+    case GgufType::kU8:
+    case GgufType::kU16:
+    case GgufType::kU32:
+    case GgufType::kU64:
+    case GgufType::kBool:
       return u;
-    case GgufType::kI8: case GgufType::kI16: case GgufType::kI32: case GgufType::kI64:
+    case GgufType::kI8:
+    case GgufType::kI16:
+    case GgufType::kI32:
+    case GgufType::kI64:
       if (i < 0)
         return make(Errc::kMalformed, offset, printable(key), "negative value " + std::to_string(i),
                     "the metadata value must not be negative; re-convert the model");
@@ -553,15 +631,33 @@ Result<std::vector<std::uint64_t>> GgufFile::int_array(const GgufKv& kv) const {
     std::uint64_t u = 0;
     std::int64_t i = 0;
     switch (v.elem_type) {
-      case GgufType::kU8: case GgufType::kBool: u = load<std::uint8_t>(p); break;
-      case GgufType::kU16: u = load<std::uint16_t>(p); break;
-      case GgufType::kU32: u = load<std::uint32_t>(p); break;
-      case GgufType::kU64: u = load<std::uint64_t>(p); break;
-      case GgufType::kI8: i = load<std::int8_t>(p); break;
-      case GgufType::kI16: i = load<std::int16_t>(p); break;
-      case GgufType::kI32: i = load<std::int32_t>(p); break;
-      case GgufType::kI64: i = load<std::int64_t>(p); break;
-      default: break;
+      case GgufType::kU8:
+      case GgufType::kBool:
+        u = load<std::uint8_t>(p);
+        break;
+      case GgufType::kU16:
+        u = load<std::uint16_t>(p);
+        break;
+      case GgufType::kU32:
+        u = load<std::uint32_t>(p);
+        break;
+      case GgufType::kU64:
+        u = load<std::uint64_t>(p);
+        break;
+      case GgufType::kI8:
+        i = load<std::int8_t>(p);
+        break;
+      case GgufType::kI16:
+        i = load<std::int16_t>(p);
+        break;
+      case GgufType::kI32:
+        i = load<std::int32_t>(p);
+        break;
+      case GgufType::kI64:
+        i = load<std::int64_t>(p);
+        break;
+      default:
+        break;
     }
     if (is_signed) {
       if (i < 0)
@@ -579,7 +675,10 @@ Result<GgufFile> parse_gguf(std::span<const std::byte> bytes, const GgufParseOpt
   try {
     return parse_impl(bytes, opts);
   } catch (const std::bad_alloc&) {
-    return Error{Errc::kResourceLimit, "out of memory while parsing the GGUF header", kNoOffset, {},
+    return Error{Errc::kResourceLimit,
+                 "out of memory while parsing the GGUF header",
+                 kNoOffset,
+                 {},
                  "the header is too large for the memory available"};
   }
 }

@@ -1,7 +1,7 @@
-// GGUF reader: bytes only, no model semantics (memory-model.md §1). Every count, length and offset is
-// checked against the bytes that remain before it is used; nothing is allocated in proportion to a
-// declared count, only in proportion to the bytes actually present. Views (string_view) point into
-// the caller's buffer, which must outlive the GgufFile.
+// GGUF reader: bytes only, no model semantics (memory-model.md §1). Every count, length and offset
+// is checked against the bytes that remain before it is used; nothing is allocated in proportion to
+// a declared count, only in proportion to the bytes actually present. Views (string_view) point
+// into the caller's buffer, which must outlive the GgufFile.
 //
 // What parse_gguf checks: magic; version 2 or 3 (1, > 3 and byte-swapped/big-endian files are
 // reported); counts against the bytes left; every key and value, arrays nested up to
@@ -14,10 +14,11 @@
 #pragma once
 
 #include <array>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -27,8 +28,19 @@
 namespace bitnet::detail {
 
 enum class GgufType : std::uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 std::string_view gguf_type_name(GgufType t) noexcept;
 // Size in bytes of a fixed-size scalar type; 0 for string and array.
@@ -37,14 +49,14 @@ std::uint32_t gguf_scalar_size(GgufType t) noexcept;
 // A metadata value. Scalars are decoded; strings are views; arrays stay lazy (offset + count).
 struct GgufValue {
   GgufType type = GgufType::kU8;
-  std::uint64_t offset = 0;     // absolute offset of the value's first byte
-  std::uint64_t u = 0;          // unsigned integers and bool
-  std::int64_t i = 0;           // signed integers
-  double f = 0.0;               // f32 / f64
-  std::string_view str;         // string
+  std::uint64_t offset = 0;  // absolute offset of the value's first byte
+  std::uint64_t u = 0;       // unsigned integers and bool
+  std::int64_t i = 0;        // signed integers
+  double f = 0.0;            // f32 / f64
+  std::string_view str;      // string
   // Arrays.
   GgufType elem_type = GgufType::kU8;
-  std::uint64_t count = 0;      // number of elements
+  std::uint64_t count = 0;        // number of elements
   std::uint64_t data_offset = 0;  // absolute offset of the first element
   std::uint64_t data_bytes = 0;   // total bytes of the elements (strings: length prefixes included)
 
@@ -68,8 +80,8 @@ struct GgufTensorInfo {
   std::uint32_t n_dims = 0;
   std::array<std::uint64_t, 4> ne{1, 1, 1, 1};
   std::uint32_t type_id = 0;
-  std::uint64_t offset = 0;       // relative to data_offset
-  std::uint64_t offset_field = 0; // absolute offset of the u64 offset field (for messages)
+  std::uint64_t offset = 0;        // relative to data_offset
+  std::uint64_t offset_field = 0;  // absolute offset of the u64 offset field (for messages)
 };
 
 struct GgufParseOptions {
@@ -120,12 +132,22 @@ template <class F>
 Status GgufFile::for_each_string(const GgufKv& kv, F&& f) const {
   const GgufValue& v = kv.value;
   if (v.type != GgufType::kArray || v.elem_type != GgufType::kString)
-    return Error{Errc::kTypeMismatch, "not an array of strings", kv.key_offset, std::string(kv.key), {}};
+    return Error{Errc::kTypeMismatch, "not an array of strings", kv.key_offset, std::string(kv.key),
+                 "the metadata value has the wrong type; re-convert the model"};
+  // The parse checked every length; these checks only guard against a kv of another buffer.
+  const auto bad = [&] {
+    return Error{Errc::kInternal, "string array lies outside the parsed buffer", v.data_offset,
+                 std::string(kv.key), "pass a key-value pair of this file"};
+  };
+  if (v.data_offset > bytes.size() || v.data_bytes > bytes.size() - v.data_offset) return bad();
+  const std::uint64_t end = v.data_offset + v.data_bytes;
   std::uint64_t pos = v.data_offset;
   for (std::uint64_t k = 0; k < v.count; ++k) {
     std::uint64_t len = 0;
-    std::memcpy(&len, bytes.data() + pos, 8);  // bounds were checked at parse
+    if (end - pos < 8) return bad();
+    std::memcpy(&len, bytes.data() + pos, 8);
     pos += 8;
+    if (len > end - pos) return bad();
     f(std::string_view(reinterpret_cast<const char*>(bytes.data() + pos), len));
     pos += len;
   }

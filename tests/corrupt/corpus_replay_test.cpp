@@ -19,7 +19,8 @@
 namespace bitnet::detail {
 namespace {
 
-const std::filesystem::path kCorpus = std::filesystem::path(BITNET_SOURCE_DIR) / "fuzz" / "corpus" / "gguf";
+const std::filesystem::path kCorpus =
+    std::filesystem::path(BITNET_SOURCE_DIR) / "fuzz" / "corpus" / "gguf";
 
 struct Expected {
   std::string file, errc, offset, mode, field;
@@ -85,7 +86,8 @@ TEST(GgufCorpusReplay, CorpusIsWhatTheTableGenerates) {
     SCOPED_TRACE(r.name);
     const std::string file = r.name + ".gguf";
     ASSERT_TRUE(by_file.count(file)) << "row missing from the corpus; run bitnet_make_gguf_corpus";
-    EXPECT_EQ(read_all(kCorpus / file), r.bytes) << "stale corpus file; run bitnet_make_gguf_corpus";
+    EXPECT_EQ(read_all(kCorpus / file), r.bytes)
+        << "stale corpus file; run bitnet_make_gguf_corpus";
     EXPECT_EQ(by_file[file].errc, errc_name(r.code));
     EXPECT_EQ(by_file[file].offset, std::to_string(r.offset));
     EXPECT_EQ(by_file[file].mode, r.header_only ? "header_only" : "full");

@@ -67,14 +67,14 @@ struct Layout {
 
 // Value bytes per kv (hand-encoded sizes), in the order base_writer() adds them.
 inline const std::vector<std::pair<std::string, std::uint64_t>> kBaseKvs = {
-    {"general.architecture", 8 + 5},                                  // string "llama"
-    {"general.alignment", 4},                                         // u32 32
-    {"llama.block_count", 4},                                         // u32 2
-    {"general.flag", 1},                                              // bool true
-    {"llama.arr", 4 + 8 + 3 * 4},                                     // i32[3] {1, 2, 3}
+    {"general.architecture", 8 + 5},                                 // string "llama"
+    {"general.alignment", 4},                                        // u32 32
+    {"llama.block_count", 4},                                        // u32 2
+    {"general.flag", 1},                                             // bool true
+    {"llama.arr", 4 + 8 + 3 * 4},                                    // i32[3] {1, 2, 3}
     {"tokenizer.ggml.tokens", 4 + 8 + (8 + 1) + (8 + 2) + (8 + 3)},  // string[3] {a, bb, ccc}
-    {"llama.scale", 4},                                               // f32 0.5
-    {"general.name", 8 + 4},                                          // string "tiny"
+    {"llama.scale", 4},                                              // f32 0.5
+    {"general.name", 8 + 4},                                         // string "tiny"
 };
 inline const std::vector<std::pair<std::string, std::uint32_t>> kBaseTensors = {
     {"token_embd.weight", 2},    // F32 [8, 4]: 128 bytes
@@ -128,8 +128,12 @@ std::string patched(std::string b, std::uint64_t off, T v) {
 }
 inline std::string cut(const std::string& b, std::uint64_t n) { return b.substr(0, n); }
 
-inline std::string le32(std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
-inline std::string le64(std::uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
+inline std::string le32(std::uint32_t v) {
+  return std::string(reinterpret_cast<const char*>(&v), 4);
+}
+inline std::string le64(std::uint64_t v) {
+  return std::string(reinterpret_cast<const char*>(&v), 8);
+}
 inline std::string enc_str(const std::string& s) { return le64(s.size()) + s; }
 
 // ---- the rows ---------------------------------------------------------------------------------
@@ -164,8 +168,8 @@ inline std::vector<Row> gguf_corrupt_rows() {
   const std::int64_t kBig = std::int64_t{1} << 40;
 
   std::vector<Row> rows;
-  auto add = [&](std::string name, std::string bytes, Errc code, std::uint64_t off, std::string field,
-                 bool header_only = false) {
+  auto add = [&](std::string name, std::string bytes, Errc code, std::uint64_t off,
+                 std::string field, bool header_only = false) {
     rows.push_back({std::move(name), std::move(bytes), header_only, code, off, std::move(field)});
   };
 
@@ -190,26 +194,33 @@ inline std::vector<Row> gguf_corrupt_rows() {
   add("n_kv_negative", patched(B, 16, std::int64_t{-3}), Errc::kMalformed, 16, "n_kv");
   // One kv too few: the last kv ("general.name", type string = 8) is read as a tensor info whose
   // n_dims is the value type 8.
-  add("n_kv_too_small", patched(B, 16, std::int64_t{7}), Errc::kMalformed, name.type_off, "general.name");
+  add("n_kv_too_small", patched(B, 16, std::int64_t{7}), Errc::kMalformed, name.type_off,
+      "general.name");
   // One tensor too many: the fourth info starts in the zero padding, so its name is empty.
-  add("n_tensors_too_large", patched(B, 8, std::int64_t{4}), Errc::kMalformed, L.infos_end, "tensor info #3");
+  add("n_tensors_too_large", patched(B, 8, std::int64_t{4}), Errc::kMalformed, L.infos_end,
+      "tensor info #3");
 
   // Keys and values.
   // Truncations early in the header fail the count bounds (n_tensors, n_kv) first, so these cut
   // inside the last kv, where the counts still fit in the bytes left.
-  add("trunc_in_key_length", cut(B, name.key_off + 4), Errc::kTruncated, name.key_off, "metadata key #7");
-  add("trunc_in_key", cut(B, name.key_off + 8 + 5), Errc::kTruncated, name.key_off, "metadata key #7");
-  add("trunc_early_fails_count_bound", cut(B, arch.key_off + 8 + 5), Errc::kTruncated, 8, "n_tensors");
+  add("trunc_in_key_length", cut(B, name.key_off + 4), Errc::kTruncated, name.key_off,
+      "metadata key #7");
+  add("trunc_in_key", cut(B, name.key_off + 8 + 5), Errc::kTruncated, name.key_off,
+      "metadata key #7");
+  add("trunc_early_fails_count_bound", cut(B, arch.key_off + 8 + 5), Errc::kTruncated, 8,
+      "n_tensors");
   add("key_length_past_eof", patched(B, arch.key_off, kBig), Errc::kTruncated, arch.key_off,
       "metadata key #0");
   add("empty_key", patched(B, blocks.key_off, std::uint64_t{0}), Errc::kMalformed, blocks.key_off,
       "metadata key #2");
-  add("trunc_in_value_type", cut(B, name.type_off + 2), Errc::kTruncated, name.type_off, "general.name");
+  add("trunc_in_value_type", cut(B, name.type_off + 2), Errc::kTruncated, name.type_off,
+      "general.name");
   add("unknown_value_type", patched(B, blocks.type_off, std::uint32_t{13}), Errc::kMalformed,
       blocks.type_off, "llama.block_count");
-  add("unknown_value_type_huge", patched(B, blocks.type_off, std::uint32_t{0xFFFFFFFF}), Errc::kMalformed,
-      blocks.type_off, "llama.block_count");
-  add("trunc_in_value", cut(B, scale.value_off + 2), Errc::kTruncated, scale.value_off, "llama.scale");
+  add("unknown_value_type_huge", patched(B, blocks.type_off, std::uint32_t{0xFFFFFFFF}),
+      Errc::kMalformed, blocks.type_off, "llama.block_count");
+  add("trunc_in_value", cut(B, scale.value_off + 2), Errc::kTruncated, scale.value_off,
+      "llama.scale");
   add("string_length_past_eof", patched(B, arch.value_off, kBig), Errc::kTruncated, arch.value_off,
       "general.architecture");
   add("trunc_in_string_value", cut(B, name.value_off + 8 + 2), Errc::kTruncated, name.value_off,
@@ -223,20 +234,22 @@ inline std::vector<Row> gguf_corrupt_rows() {
   }
 
   // Arrays.
-  add("trunc_in_array_elem_type", cut(B, arr.value_off + 2), Errc::kTruncated, arr.value_off, "llama.arr");
+  add("trunc_in_array_elem_type", cut(B, arr.value_off + 2), Errc::kTruncated, arr.value_off,
+      "llama.arr");
   add("trunc_in_array_count", cut(B, arr_count + 3), Errc::kTruncated, arr_count, "llama.arr");
   add("trunc_in_array_data", cut(B, arr_data + 5), Errc::kTruncated, arr_count, "llama.arr");
   add("unknown_array_elem_type", patched(B, arr.value_off, std::uint32_t{13}), Errc::kMalformed,
       arr.value_off, "llama.arr");
-  add("array_count_past_eof", patched(B, arr_count, std::uint64_t{kBig}), Errc::kTruncated, arr_count,
-      "llama.arr");
+  add("array_count_past_eof", patched(B, arr_count, std::uint64_t{kBig}), Errc::kTruncated,
+      arr_count, "llama.arr");
   add("array_count_max", patched(B, arr_count, ~std::uint64_t{0}), Errc::kTruncated, arr_count,
       "llama.arr");
   add("string_array_count_past_eof", patched(B, toks_count, std::uint64_t{kBig}), Errc::kTruncated,
       toks_count, "tokenizer.ggml.tokens");
   add("string_element_length_past_eof", patched(B, tok1, kBig), Errc::kTruncated, tok1,
       "tokenizer.ggml.tokens[1]");
-  add("trunc_in_string_array", cut(B, tok2 + 8 + 1), Errc::kTruncated, tok2, "tokenizer.ggml.tokens[2]");
+  add("trunc_in_string_array", cut(B, tok2 + 8 + 1), Errc::kTruncated, tok2,
+      "tokenizer.ggml.tokens[2]");
   {
     // [[...[u32]...]] nested 9 levels: the 9th array header (at value + 8 * 12) is too deep.
     std::string v = le32(9);  // value type: array
@@ -252,7 +265,8 @@ inline std::vector<Row> gguf_corrupt_rows() {
   {
     // [[u8 x 2^40]]: the inner count runs past the end.
     GgufWriter w;
-    w.raw_kv_bytes(enc_str("nest") + le32(9) + le32(9) + le64(1) + le32(0) + le64(std::uint64_t{1} << 40));
+    w.raw_kv_bytes(enc_str("nest") + le32(9) + le32(9) + le64(1) + le32(0) +
+                   le64(std::uint64_t{1} << 40));
     const std::uint64_t value_off = kPrefixBytes + 8 + 4 + 4;
     add("nested_array_count_past_eof", file_of(w), Errc::kTruncated, value_off + 12 + 4, "nest");
   }
@@ -268,30 +282,36 @@ inline std::vector<Row> gguf_corrupt_rows() {
     w.add_bool_array("flags", {true, false});
     std::string b = file_of(w);
     const std::uint64_t elem1 = kPrefixBytes + 8 + 5 + 4 + 4 + 8 + 1;
-    add("bool_array_element_2", patched(b, elem1, std::uint8_t{2}), Errc::kMalformed, elem1, "flags[1]");
+    add("bool_array_element_2", patched(b, elem1, std::uint8_t{2}), Errc::kMalformed, elem1,
+        "flags[1]");
   }
 
   // Alignment.
-  add("alignment_0", patched(B, align.value_off, std::uint32_t{0}), Errc::kMalformed, align.value_off,
-      "general.alignment");
-  add("alignment_3", patched(B, align.value_off, std::uint32_t{3}), Errc::kMalformed, align.value_off,
-      "general.alignment");
+  add("alignment_0", patched(B, align.value_off, std::uint32_t{0}), Errc::kMalformed,
+      align.value_off, "general.alignment");
+  add("alignment_3", patched(B, align.value_off, std::uint32_t{3}), Errc::kMalformed,
+      align.value_off, "general.alignment");
   {
     GgufWriter w;
     w.add_u64("general.alignment", 32);  // ggml reads it with gguf_get_val_u32
     add_base_tensors(w);
-    add("alignment_wrong_type", file_of(w), Errc::kTypeMismatch, kPrefixBytes + 8 + 17, "general.alignment");
+    add("alignment_wrong_type", file_of(w), Errc::kTypeMismatch, kPrefixBytes + 8 + 17,
+        "general.alignment");
   }
 
   // Tensor infos.
-  add("trunc_in_tensor_name", cut(B, t1.name_off + 8 + 3), Errc::kTruncated, t1.name_off, "tensor info #1");
+  add("trunc_in_tensor_name", cut(B, t1.name_off + 8 + 3), Errc::kTruncated, t1.name_off,
+      "tensor info #1");
   add("tensor_name_length_past_eof", patched(B, t1.name_off, kBig), Errc::kTruncated, t1.name_off,
       "tensor info #1");
   add("empty_tensor_name", patched(B, t2.name_off, std::uint64_t{0}), Errc::kMalformed, t2.name_off,
       "tensor info #2");
-  add("trunc_in_n_dims", cut(B, t1.ndims_off + 1), Errc::kTruncated, t1.ndims_off, "blk.0.attn_q.weight");
-  add("trunc_in_dims", cut(B, t1.dim_off(1) + 4), Errc::kTruncated, t1.dim_off(1), "blk.0.attn_q.weight");
-  add("trunc_in_tensor_type", cut(B, t1.type_off + 3), Errc::kTruncated, t1.type_off, "blk.0.attn_q.weight");
+  add("trunc_in_n_dims", cut(B, t1.ndims_off + 1), Errc::kTruncated, t1.ndims_off,
+      "blk.0.attn_q.weight");
+  add("trunc_in_dims", cut(B, t1.dim_off(1) + 4), Errc::kTruncated, t1.dim_off(1),
+      "blk.0.attn_q.weight");
+  add("trunc_in_tensor_type", cut(B, t1.type_off + 3), Errc::kTruncated, t1.type_off,
+      "blk.0.attn_q.weight");
   add("trunc_in_tensor_offset", cut(B, t1.offset_off + 7), Errc::kTruncated, t1.offset_off,
       "blk.0.attn_q.weight");
   add("n_dims_0", patched(B, t0.ndims_off, std::uint32_t{0}), Errc::kMalformed, t0.ndims_off,
@@ -302,17 +322,19 @@ inline std::vector<Row> gguf_corrupt_rows() {
       "token_embd.weight");
   add("dim_zero", patched(B, t0.dim_off(0), std::int64_t{0}), Errc::kMalformed, t0.dim_off(0),
       "token_embd.weight");
-  add("shape_overflow_u64", patched(patched(B, t0.dim_off(0), std::int64_t{1} << 32), t0.dim_off(1),
-                                    std::int64_t{1} << 32),
+  add("shape_overflow_u64",
+      patched(patched(B, t0.dim_off(0), std::int64_t{1} << 32), t0.dim_off(1),
+              std::int64_t{1} << 32),
       Errc::kOverflow, t0.dim_off(1), "token_embd.weight");
-  add("shape_overflow_int64", patched(patched(B, t0.dim_off(0), std::int64_t{1} << 32), t0.dim_off(1),
-                                      std::int64_t{1} << 31),
+  add("shape_overflow_int64",
+      patched(patched(B, t0.dim_off(0), std::int64_t{1} << 32), t0.dim_off(1),
+              std::int64_t{1} << 31),
       Errc::kOverflow, t0.dim_off(1), "token_embd.weight");
   {
     GgufWriter w = base_writer();
     w.add_tensor_at("blk.0.ffn_up.weight", 0, {1 << 16, 1 << 16, 1 << 16, 1 << 16}, 0);
-    add("shape_overflow_4d", file_of(w), Errc::kOverflow,
-        L.infos_end + 8 + 19 + 4 + 3 * 8, "blk.0.ffn_up.weight");
+    add("shape_overflow_4d", file_of(w), Errc::kOverflow, L.infos_end + 8 + 19 + 4 + 3 * 8,
+        "blk.0.ffn_up.weight");
   }
   {
     GgufWriter w = base_writer();
@@ -325,13 +347,16 @@ inline std::vector<Row> gguf_corrupt_rows() {
       t2.offset_off, "output_norm.weight");
   add("tensor_offset_overflow", patched(B, t2.offset_off, ~std::uint64_t{31}), Errc::kOverflow,
       t2.offset_off, "output_norm.weight");
-  add("tensor_offset_overflow_header_only", patched(cut(B, L.infos_end), t2.offset_off, ~std::uint64_t{31}),
-      Errc::kOverflow, t2.offset_off, "output_norm.weight", true);
+  add("tensor_offset_overflow_header_only",
+      patched(cut(B, L.infos_end), t2.offset_off, ~std::uint64_t{31}), Errc::kOverflow,
+      t2.offset_off, "output_norm.weight", true);
 
   // The data section.
   add("trunc_in_padding", cut(B, L.infos_end + 1), Errc::kTruncated, L.data_offset, "tensor data");
-  add("trunc_at_data_offset", cut(B, L.data_offset), Errc::kTruncated, t0.offset_off, "token_embd.weight");
-  add("trunc_in_data", cut(B, L.data_offset + 200), Errc::kTruncated, t2.offset_off, "output_norm.weight");
+  add("trunc_at_data_offset", cut(B, L.data_offset), Errc::kTruncated, t0.offset_off,
+      "token_embd.weight");
+  add("trunc_in_data", cut(B, L.data_offset + 200), Errc::kTruncated, t2.offset_off,
+      "output_norm.weight");
   add("header_only_trunc_in_tensor_infos", cut(B, t2.type_off), Errc::kTruncated, t2.type_off,
       "output_norm.weight", true);
 
@@ -379,8 +404,8 @@ inline std::vector<std::pair<std::string, std::string>> gguf_valid_seeds() {
     w.add_f32_array("floats", {1.0f});
     w.add_u32_array("counts", {1, 2});
     // [[1, 2], [], ["a"]]
-    w.raw_kv_bytes(enc_str("nested") + le32(9) + le32(9) + le64(3) + le32(4) + le64(2) + le32(1) + le32(2) +
-                   le32(0) + le64(0) + le32(8) + le64(1) + enc_str("a"));
+    w.raw_kv_bytes(enc_str("nested") + le32(9) + le32(9) + le64(3) + le32(4) + le64(2) + le32(1) +
+                   le32(2) + le32(0) + le64(0) + le32(8) + le64(1) + enc_str("a"));
     w.add_tensor("blk.0.attn_q.weight", 36, {256, 128}, 256 * 128 / 4 + 32);
     w.add_tensor("blk.0.ffn_down.weight", 39, {512, 64, 2, 1}, 1024);
     seeds.emplace_back("valid_v2_align64_all_types", file_of(w));

@@ -1,6 +1,6 @@
-// The GGUF corruption table (rows in gguf_corrupt_rows.h): each malformed file gives the exact Errc,
-// byte offset and field, with a message and a hint; no parse allocates more than the file's size
-// plus a small constant; every prefix of a valid file is reported as truncated.
+// The GGUF corruption table (rows in gguf_corrupt_rows.h): each malformed file gives the exact
+// Errc, byte offset and field, with a message and a hint; no parse allocates more than the file's
+// size plus a small constant; every prefix of a valid file is reported as truncated.
 #include <gtest/gtest.h>
 #include <malloc.h>
 
@@ -83,13 +83,13 @@ std::span<const std::byte> as_bytes(const std::string& s) {
 }
 
 // What any parse of these small files may allocate beyond the file's size. It holds the index of
-// the entries that precede the corruption (no row has more than 10 kvs and 5 tensors) and one Error:
-// per entry the vector slot, a hash node (a string_view, an index, a next pointer and the cached
-// hash: 40 B, 48 B after malloc's rounding) and a bucket (8 B, twice that for prime rounding);
-// message, field and hint below 400 B each, with at most two temporaries of that size alive while
-// the message is built.
-constexpr std::uint64_t kSlack = 10 * (sizeof(GgufKv) + 48 + 16) +
-                                 5 * (sizeof(GgufTensorInfo) + 48 + 16) + 5 * 400;
+// the entries that precede the corruption (no row has more than 10 kvs and 5 tensors) and one
+// Error: per entry the vector slot, a hash node (a string_view, an index, a next pointer and the
+// cached hash: 40 B, 48 B after malloc's rounding) and a bucket (8 B, twice that for prime
+// rounding); message, field and hint below 400 B each, with at most two temporaries of that size
+// alive while the message is built.
+constexpr std::uint64_t kSlack =
+    10 * (sizeof(GgufKv) + 48 + 16) + 5 * (sizeof(GgufTensorInfo) + 48 + 16) + 5 * 400;
 
 struct Parsed {
   Result<GgufFile> r;
@@ -147,7 +147,8 @@ TEST(GgufCorruptTable, NoRowAllocatesMoreThanTheFileAndTheSlack) {
   ASSERT_NE(bomb, rows.end());
   std::int64_t declared = 0;
   std::memcpy(&declared, bomb->bytes.data() + 16, 8);
-  EXPECT_GT(static_cast<std::uint64_t>(declared) * sizeof(GgufKv), 4 * (bomb->bytes.size() + kSlack));
+  EXPECT_GT(static_cast<std::uint64_t>(declared) * sizeof(GgufKv),
+            4 * (bomb->bytes.size() + kSlack));
   for (const Row& r : rows) {
     const Parsed p = parse_counted(r.bytes, r.header_only);
     EXPECT_LE(static_cast<std::uint64_t>(p.peak_bytes), r.bytes.size() + kSlack) << r.name;
@@ -158,7 +159,8 @@ TEST(GgufCorruptTable, CounterSeesAllocations) {
   // The counter is live: parsing the valid base allocates its index.
   const Parsed p = parse_counted(corrupt::base_file(), false);
   ASSERT_TRUE(p.r);
-  EXPECT_GE(static_cast<std::uint64_t>(p.peak_bytes), 8 * sizeof(GgufKv) + 3 * sizeof(GgufTensorInfo));
+  EXPECT_GE(static_cast<std::uint64_t>(p.peak_bytes),
+            8 * sizeof(GgufKv) + 3 * sizeof(GgufTensorInfo));
 }
 
 class GgufCorruptRow : public ::testing::TestWithParam<Row> {};
@@ -189,7 +191,8 @@ INSTANTIATE_TEST_SUITE_P(Rows, GgufCorruptRow, ::testing::ValuesIn(corrupt::gguf
                          [](const ::testing::TestParamInfo<Row>& i) { return i.param.name; });
 
 TEST(GgufCorrupt, ByteSwappedVersionSaysBigEndian) {
-  auto f = parse_gguf(as_bytes(corrupt::patched(corrupt::base_file(), 4, std::uint32_t{0x03000000})));
+  const std::string b = corrupt::patched(corrupt::base_file(), 4, std::uint32_t{0x03000000});
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_FALSE(f);
   EXPECT_NE(f.error().message.find("big-endian"), std::string::npos) << f.error().message;
 }
@@ -200,7 +203,8 @@ TEST(GgufCorrupt, HugeKeyIsNotCopiedIntoTheError) {
   GgufWriter w;
   w.add_u8(key, 1);
   w.add_u8(key, 2);
-  auto f = parse_gguf(as_bytes(corrupt::file_of(w)));
+  const std::string b = corrupt::file_of(w);
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_FALSE(f);
   EXPECT_EQ(f.error().code, Errc::kMalformed);
   EXPECT_EQ(f.error().offset, corrupt::kPrefixBytes + 8 + key.size() + 4 + 1);

@@ -1,6 +1,8 @@
 // Positive cases of the GGUF reader: version 2, every value type, nested arrays, lazy string
 // arrays, header-only prefixes, alignment 64, and the typed accessors. Expected values and offsets
 // are written out from the GGUF encoding (memory-model.md §1), not read back from the reader.
+#include "format/gguf_reader.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "format/gguf_reader.h"
 #include "format/mapped_file.h"
 #include "synth/gguf_writer.h"
 
@@ -40,7 +41,8 @@ TEST(GgufReader, Version2HasTheSameLayout) {
   GgufWriter w(2);
   w.add_string("general.architecture", "llama");
   w.add_tensor("a", 0, {4}, 16);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ(f->version, 2u);
   EXPECT_EQ(*f->get_string("general.architecture"), "llama");
@@ -66,7 +68,8 @@ TEST(GgufReader, EveryValueType) {
   w.add_f32_array("arr_f32", {1.0f, 2.0f});
   w.add_bool_array("arr_bool", {true, false, true});
   w.add_string_array("arr_str", {"", "x"});
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   ASSERT_EQ(f->kvs.size(), 16u);
   EXPECT_EQ(f->find("u8")->value.type, GgufType::kU8);
@@ -148,7 +151,8 @@ TEST(GgufReader, NestedArraysUpToTheDepthLimit) {
   w.raw_kv_bytes(enc_str("deep") + deep);
   w.raw_kv_bytes(enc_str("mixed") + mixed);
   w.add_u8("after", 5);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   const GgufValue& d = f->find("deep")->value;
   EXPECT_EQ(d.elem_type, GgufType::kArray);
@@ -192,10 +196,11 @@ TEST(GgufReader, Alignment64) {
   GgufWriter w;
   w.set_alignment(64);
   w.add_u32("general.alignment", 64);
-  w.add_tensor("a", 0, {3}, 12);    // -> 64
-  w.add_tensor("b", 1, {40}, 80);   // -> 128
+  w.add_tensor("a", 0, {3}, 12);   // -> 64
+  w.add_tensor("b", 1, {40}, 80);  // -> 128
   w.add_tensor("c", 0, {2, 2, 2, 2}, 64);
-  auto f = parse_gguf(as_bytes(file_of(w)));
+  const std::string b = file_of(w);  // the views of the parse point into it
+  auto f = parse_gguf(as_bytes(b));
   ASSERT_TRUE(f) << f.error().to_string();
   EXPECT_EQ(f->alignment, 64u);
   // 24 + kv (8 + 17 + 4 + 4 = 33) + 3 infos (8+1+4+8+4+8 = 33, 33, 8+1+4+32+4+8 = 57) = 180 -> 192.
@@ -213,7 +218,8 @@ TEST(GgufReader, Alignment64) {
   w2.set_alignment(64);
   w2.add_u32("general.alignment", 64);
   w2.add_tensor_at("a", 0, {8}, 32);
-  auto g = parse_gguf(as_bytes(file_of(w2)));
+  const std::string b2 = file_of(w2);
+  auto g = parse_gguf(as_bytes(b2));
   ASSERT_FALSE(g);
   EXPECT_EQ(g.error().code, Errc::kMalformed);
   EXPECT_EQ(g.error().offset, 24u + 33 + 8 + 1 + 4 + 8 + 4);
@@ -236,7 +242,8 @@ TEST(GgufReader, HeaderOnlyFileFromDisk) {
   w.add_string("general.architecture", "bitnet-b1.58");
   std::uint64_t last = 0;
   for (int i = 0; i < 4; ++i)
-    last = w.add_tensor("blk." + std::to_string(i) + ".attn_q.weight", 36, {2560, 2560}, 2560 * 2560 / 4 + 32);
+    last = w.add_tensor("blk." + std::to_string(i) + ".attn_q.weight", 36, {2560, 2560},
+                        2560 * 2560 / 4 + 32);
   char path[] = "/tmp/bitnet_reader_test_XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);

@@ -4,6 +4,8 @@
 //  2. a checked-in (id, block_elems, block_bytes) list copied from memory-model.md §2;
 //  3. BitNet's size rules and the §2.2 candidate sizes of a 2560x2560 tensor, by hand formula;
 //  4. row_bytes for every KV cache type, and the name round trips.
+#include "tables/quant_traits.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -12,7 +14,6 @@
 #include <tuple>
 
 #include "bitnet/types.h"
-#include "tables/quant_traits.h"
 
 namespace bitnet::detail {
 namespace {
@@ -44,7 +45,8 @@ constexpr std::uint32_t block_q2_K = QK_K / 16 + QK_K / 4 + 2 * half;
 constexpr std::uint32_t block_q3_K = QK_K / 8 + QK_K / 4 + 12 + half;
 // block_q4_K { ggml_half d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K/2]; }
 constexpr std::uint32_t block_q4_K = 2 * half + K_SCALE_SIZE + QK_K / 2;
-// block_q5_K { ggml_half d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K/8]; uint8_t qs[QK_K/2]; }
+// block_q5_K { ggml_half d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K/8]; uint8_t
+// qs[QK_K/2]; }
 constexpr std::uint32_t block_q5_K = 2 * half + K_SCALE_SIZE + QK_K / 8 + QK_K / 2;
 // block_q6_K { uint8_t ql[QK_K/2]; uint8_t qh[QK_K/4]; int8_t scales[QK_K/16]; ggml_half d; }
 constexpr std::uint32_t block_q6_K = QK_K / 2 + QK_K / 4 + QK_K / 16 + half;
@@ -232,7 +234,8 @@ TEST(QuantTraits, BlockTypesScaleWithElements) {
   auto big = bytes_of(0, TypeMap::kUpstream, {1ull << 32, 1ull << 32, 1, 1});
   ASSERT_FALSE(big);
   EXPECT_EQ(big.error().code, Errc::kOverflow);
-  auto big_bytes = bytes_of(0, TypeMap::kUpstream, {1ull << 31, 1ull << 31, 2, 1});  // 2^63 elements * 4 B
+  auto big_bytes =
+      bytes_of(0, TypeMap::kUpstream, {1ull << 31, 1ull << 31, 2, 1});  // 2^63 elements * 4 B
   ASSERT_FALSE(big_bytes);
   EXPECT_EQ(big_bytes.error().code, Errc::kOverflow);
   // A removed id has no size.
@@ -310,13 +313,18 @@ TEST(QuantTraits, RowBytesForEveryKvCacheType) {
       {Precision::kF32, "f32", QuantizationType::kF32, 640 * 4, 4096 * 4},
       {Precision::kF16, "f16", QuantizationType::kF16, 640 * 2, 4096 * 2},
       {Precision::kBF16, "bf16", QuantizationType::kBF16, 640 * 2, 4096 * 2},
-      {Precision::kQ8_0, "q8_0", QuantizationType::kQ8_0, 640 / 32 * block_q8_0, 4096 / 32 * block_q8_0},
-      {Precision::kQ4_0, "q4_0", QuantizationType::kQ4_0, 640 / 32 * block_q4_0, 4096 / 32 * block_q4_0},
-      {Precision::kQ4_1, "q4_1", QuantizationType::kQ4_1, 640 / 32 * block_q4_1, 4096 / 32 * block_q4_1},
+      {Precision::kQ8_0, "q8_0", QuantizationType::kQ8_0, 640 / 32 * block_q8_0,
+       4096 / 32 * block_q8_0},
+      {Precision::kQ4_0, "q4_0", QuantizationType::kQ4_0, 640 / 32 * block_q4_0,
+       4096 / 32 * block_q4_0},
+      {Precision::kQ4_1, "q4_1", QuantizationType::kQ4_1, 640 / 32 * block_q4_1,
+       4096 / 32 * block_q4_1},
       {Precision::kIQ4_NL, "iq4_nl", QuantizationType::kIQ4_NL, 640 / 32 * block_iq4_nl,
        4096 / 32 * block_iq4_nl},
-      {Precision::kQ5_0, "q5_0", QuantizationType::kQ5_0, 640 / 32 * block_q5_0, 4096 / 32 * block_q5_0},
-      {Precision::kQ5_1, "q5_1", QuantizationType::kQ5_1, 640 / 32 * block_q5_1, 4096 / 32 * block_q5_1},
+      {Precision::kQ5_0, "q5_0", QuantizationType::kQ5_0, 640 / 32 * block_q5_0,
+       4096 / 32 * block_q5_0},
+      {Precision::kQ5_1, "q5_1", QuantizationType::kQ5_1, 640 / 32 * block_q5_1,
+       4096 / 32 * block_q5_1},
   };
   for (const KvRow& r : rows) {
     EXPECT_EQ(precision_type(r.p), r.type) << r.name;
