@@ -325,12 +325,20 @@ Result<ModelStructureInfo> analyse_gguf(const GgufFile& f, const AnalysisOptions
   }
   if (!head_count_kv && head_count) head_count_kv = head_count;
 
-  // MLA.
+  // MLA. llama.cpp runs MLA only when key_length_mla and value_length_mla are set (current
+  // converters); older deepseek2 files are run as plain multi-head attention with key_length /
+  // value_length per KV head (src/models/deepseek2.cpp: is_mla).
   std::uint64_t kv_lora_rank = 0, n_rot = 0;
   if (traits.attention == AttnKind::kMla) {
     BITNET_ASSIGN_OR_RETURN(kv_lora_rank, keys.required(Hp::kKvLoraRank, "MLA cache width"));
     BITNET_ASSIGN_OR_RETURN(n_rot, keys.required(Hp::kRopeDimensionCount, "MLA rope width"));
-    m.mla = true;
+    BITNET_ASSIGN_OR_RETURN(const auto k_mla, keys.scalar(Hp::kKeyLengthMla));
+    BITNET_ASSIGN_OR_RETURN(const auto v_mla, keys.scalar(Hp::kValueLengthMla));
+    m.mla = k_mla.value_or(0) != 0 && v_mla.value_or(0) != 0;
+    if (!m.mla)
+      m.warnings.push_back(hparam_key_name(m.architecture, Hp::kKeyLengthMla) +
+                           " is absent (an older conversion): llama.cpp runs this model without MLA, with a "
+                           "full K and V cache per KV head");
   }
 
   // Sliding window.
@@ -393,7 +401,7 @@ Result<ModelStructureInfo> analyse_gguf(const GgufFile& f, const AnalysisOptions
       L.kind = LayerKind::kRecurrent;
       L.n_embd_r = ssm_n_embd_r(ssm);
       L.n_embd_s = ssm_n_embd_s(ssm);
-    } else if (traits.attention == AttnKind::kMla) {
+    } else if (m.mla) {
       L.kind = LayerKind::kAttention;
       L.n_head_kv = 1;
       BITNET_ASSIGN_OR_RETURN(const std::uint64_t k_width, checked_add(kv_lora_rank, n_rot, "MLA width"));

@@ -50,7 +50,8 @@ class B {
   // Round up to a multiple of `align` (> 0).
   friend constexpr B pad(B a, std::uint64_t align) noexcept {
     B r = a + B(align - 1);
-    r.v_ = r.v_ / align * align;
+    // Alignments are powers of two (ggml buffers, KV padding): a mask, not a division.
+    r.v_ = (align & (align - 1)) == 0 ? r.v_ & ~(align - 1) : r.v_ / align * align;
     return r;
   }
   // Rounded-up quotient (d > 0).

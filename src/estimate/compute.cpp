@@ -14,14 +14,9 @@ constexpr std::uint64_t kCacheLine = 64;  // ggml-cpu.c ggml_graph_plan: CACHE_L
 constexpr std::uint64_t kTlScaleAlign = 64;
 constexpr std::uint64_t kTlLutTable = 8192 * 32;  // ggml-bitnet-lut.cpp ggml_bitnet_init tables
 
-bool is_matmul(TensorOp op) { return op == TensorOp::kMulMat || op == TensorOp::kMulMatId; }
 
-bool is_bitnet_type(QuantizationType t) {
-  return t == QuantizationType::kI2_S || t == QuantizationType::kTL1 || t == QuantizationType::kTL2;
-}
-
-// Largest ggml-cpu work-buffer node (ggml_graph_plan), split into the generic nodes and BitNet's
-// kernels, over the tensors whose layer runs on the CPU.
+// Largest ggml-cpu work-buffer node (ggml_graph_plan): the matmul conversions and BitNet scratch
+// gathered per weight (weights.cpp), and the no-FA KQ -> f16 conversion of attention on the CPU.
 struct Work {
   B generic;  // src1 conversions to vec_dot_type, no-FA KQ -> f16
   B bitnet;   // I8_S activations, TL LUT scratch
@@ -30,47 +25,18 @@ struct Work {
 
 Work cpu_work(const Plan& p, const WeightsResult& w) {
   const ModelStructureInfo& m = *p.m;
-  const std::uint64_t n_ub = p.n_tokens;
-  Work out;
+  Work out{w.work_matmul, w.work_bitnet, w.n_tl};
   bool cpu_attn = false;
-  for (std::uint32_t il = 0; il < m.n_layer; ++il)
-    if (!p.layer_on_gpu(il) && layer_at(m, il).kind == LayerKind::kAttention) cpu_attn = true;
+  std::uint64_t n_kv = 0;
+  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+    const LayerInfo L = layer_at(m, il);
+    if (L.kind != LayerKind::kAttention || p.layer_on_gpu(il)) continue;
+    cpu_attn = true;
+    n_kv = std::max(n_kv, attn_cells(p, L));
+  }
   // No FA: KQ (f32) is converted to the f16 V cache's type for the KQ*V product.
-  if (cpu_attn && !p.rc.flash_attn && p.rc.type_v != Precision::kF32) {
-    std::uint64_t n_kv = 0;
-    for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-      const LayerInfo L = layer_at(m, il);
-      if (L.kind == LayerKind::kAttention) n_kv = std::max(n_kv, attn_cells(p, L));
-    }
-    out.generic = max(out.generic, B(2) * B(n_kv) * B(n_ub) * B(max_n_head(m)));
-  }
-  for (const auto& pl : w.placements) {
-    if (pl.on_gpu || pl.t == nullptr || !is_matmul(pl.t->op)) continue;
-    const TensorInfo& t = *pl.t;
-    const std::uint64_t K = t.ne[0], M = t.ne[1];
-    if (p.prof->bitnet_kernels && is_bitnet_type(t.type)) {
-      // ggml-bitnet-mad.cpp: int8 activations + scale + sum per row; ggml-bitnet-lut.cpp
-      // ggml_bitnet_mul_mat_get_wsize: LUT scratch + 2-byte LUT floats, rounded to 64.
-      B sz;
-      if (t.type == QuantizationType::kI2_S) {
-        sz = B(K) * B(n_ub) + B(8) * B(n_ub);
-      } else {
-        const B lut = t.type == QuantizationType::kTL1 ? B(15) * B(K) * B(n_ub) + B(8) * B(n_ub)
-                                                       : B(11) * B(K) * B(n_ub) + B(16) * B(n_ub);
-        sz = pad(lut + B(std::max(K, M)) * B(n_ub) * B(2), 64);
-        ++out.n_tl;
-      }
-      out.bitnet = max(out.bitnet, sz);
-      continue;
-    }
-    const BytesPerElem vd = vec_dot_bytes(t.type);
-    if (vd.num == 0) continue;
-    // MUL_MAT_ID (experts): src1 holds n_expert_used rows per token for the down projection.
-    const std::uint64_t rows = t.op == TensorOp::kMulMatId
-                                   ? n_ub * std::max<std::uint64_t>(1, m.n_expert_used)
-                                   : n_ub;
-    out.generic = max(out.generic, div_ceil(B(K) * B(rows) * B(vd.num), vd.den));
-  }
+  if (cpu_attn && !p.rc.flash_attn && p.rc.type_v != Precision::kF32)
+    out.generic = max(out.generic, B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m)));
   return out;
 }
 
@@ -112,9 +78,13 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
 
   // --- host compute buffer (CPU build: CPU; GPU build: pinned CUDA_Host) ------------------------
   // Attention phase without FA at the cache's full size (the reserve runs with a full cache).
+  // iSWA models have a second cache with its own mask and index inputs.
+  const bool two_caches = any_swa && p.swa_size != p.kv_size && n_kv_max != p.swa_size;
+  const B swa_inputs = two_caches ? B(kF32) * B(p.swa_size) * n_ub + B(8) * n_ub * nvg + B(8) * n_ub
+                                  : B(0);
   const B attn_nofa = corrected
       ? B(kF32) * n_ub * (B(1) + B(5) * n_embd + n_kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
-            B(16) * n_ub
+            B(16) * n_ub + swa_inputs
       : B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head));
   const B logits = B(kF32) * n_out * (n_vocab + n_embd);
   Work work = p.prof->cpu_work_buffer ? cpu_work(p, w) : Work{};
@@ -147,6 +117,9 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     B host = B(8) * n_embd * n_ub + B(12) * n_ub;
     if (any_attn) host += cache(B(p.kv_size));
     if (any_swa && p.swa_size != p.kv_size) host += cache(B(p.swa_size));
+    // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
+    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
+    if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
                                    "KV indices (pinned: resident from creation)"));

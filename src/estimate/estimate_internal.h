@@ -23,12 +23,15 @@ struct Term {
   std::uint64_t load_resident = 0;  // resident at the end of loading (before the context exists)
 };
 
+// llama.cpp model buffer types a weight can land in (names: buffer_name()).
+enum class Buf : std::uint8_t { kMapped, kHost, kPinned, kRepack, kAmx, kDevice, kCount };
+
 // Where a weight tensor lives.
 struct Placement {
   const TensorInfo* t = nullptr;
   bool synthetic_output = false;  // the tied head's duplicate of token_embd (not in the file)
   bool on_gpu = false;
-  std::string buffer;             // llama.cpp buffer type: CPU_Mapped, CPU, CPU_REPACK, AMX, CUDA0 ...
+  Buf buf = Buf::kMapped;         // CPU_Mapped, CPU, CUDA_Host, CPU_REPACK, AMX, CUDA0 ...
   std::uint64_t alloc = 0;        // bytes in that buffer (padding, row padding, packed layout)
 };
 
@@ -64,10 +67,14 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
 
 // Weight placement per tensor and the model-buffer terms (weights + repack overhead).
 struct WeightsResult {
-  std::vector<Placement> placements;
   std::vector<Term> terms;
+  B work_matmul;                            // largest src1 -> vec_dot_type conversion (CPU matmuls)
+  B work_bitnet;                            // largest I8_S / TL LUT scratch (bitnet.cpp kernels)
+  std::uint64_t n_tl = 0;                   // TL1/TL2 weights (TL extras)
   std::uint64_t output_weight_on_host = 0;  // nbytes of a CPU-resident head weight run on the GPU
   bool gpu_cublas_gemm = false;             // an offloaded matmul weight takes cuBLAS (f16/f32)
+  bool host_matmul_in_gpu_layer = false;    // an offloaded layer's weight the GPU cannot run
+  std::uint64_t read_buffer = 0;            // no-mmap read buffer kept after load
 };
 Result<WeightsResult> weight_terms(const Plan& p);
 

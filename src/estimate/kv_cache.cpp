@@ -26,6 +26,7 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   const std::uint64_t v_max = max_n_embd_v_gqa(m);
   std::map<std::string, DevBytes> by_dev;
   bool any_attn = false;
+  std::uint64_t k_width = 0, k_row = 0, v_width = 0, v_row = 0;
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
     const LayerInfo L = layer_at(m, il);
     const bool gpu = p.layer_on_gpu(il) && p.kv_offload;
@@ -36,13 +37,19 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
       any_attn = true;
       const B cells = B(attn_cells(p, L)) * B(p.n_stream);
       if (L.n_embd_k_gqa > 0) {
-        BITNET_ASSIGN_OR_RETURN(const std::uint64_t krow, row_bytes(tk, L.n_embd_k_gqa));
-        d.kv += pad(B(krow) * cells, align);
+        if (L.n_embd_k_gqa != k_width) {  // layers mostly share widths: remember the last row
+          BITNET_ASSIGN_OR_RETURN(k_row, row_bytes(tk, L.n_embd_k_gqa));
+          k_width = L.n_embd_k_gqa;
+        }
+        d.kv += pad(B(k_row) * cells, align);
       }
       if (L.n_embd_v_gqa > 0) {  // MLA caches K only
-        BITNET_ASSIGN_OR_RETURN(const std::uint64_t vrow,
-                                row_bytes(tv, v_trans ? v_max : L.n_embd_v_gqa));
-        d.kv += pad(B(vrow) * cells, align);
+        const std::uint64_t w = v_trans ? v_max : L.n_embd_v_gqa;
+        if (w != v_width) {
+          BITNET_ASSIGN_OR_RETURN(v_row, row_bytes(tv, w));
+          v_width = w;
+        }
+        d.kv += pad(B(v_row) * cells, align);
       }
     } else if (L.kind == LayerKind::kRecurrent) {
       // llama-memory-recurrent.cpp: r and s tensors, f32, one row per sequence.
@@ -52,7 +59,9 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   }
   const bool exact = m.architecture_known && m.hparams_basis == Basis::kExact &&
                      m.layers.size() == m.n_layer;
-  for (auto& [dev, d] : by_dev) {
+  for (auto& entry : by_dev) {
+    const std::string& dev = entry.first;  // (clang 14: lambdas cannot capture structured bindings)
+    const DevBytes& d = entry.second;
     const bool gpu = dev != "cpu";
     auto add = [&](const char* name, B bytes, const char* src) -> Status {
       BITNET_ASSIGN_OR_RETURN(const std::uint64_t v, bytes.to_result(name));

@@ -185,12 +185,20 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const MemoryAnalysisConfi
   if (m.hparams_basis != Basis::kExact && m.architecture_known)
     p.warnings.push_back("some hyperparameters were derived, not read: KV cache and compute buffers "
                          "are derived estimates");
-  std::uint64_t n_unknown = 0;
-  for (const auto& t : m.tensors) n_unknown += t.type == QuantizationType::kUnknown ? 1 : 0;
+  std::uint64_t n_unknown = 0, n_bitnet = 0;
+  for (const auto& t : m.tensors) {
+    n_unknown += t.type == QuantizationType::kUnknown ? 1 : 0;
+    n_bitnet += (t.type == QuantizationType::kI2_S || t.type == QuantizationType::kTL1 ||
+                 t.type == QuantizationType::kTL2) ? 1 : 0;
+  }
   if (n_unknown > 0)
     p.warnings.push_back(std::to_string(n_unknown) +
                          " tensor(s) of unknown type: their bytes come from their file spans; "
                          "repacking, GPU support and the work buffer for them are unknown");
+  if (n_bitnet > 0 && prof.cpu_work_buffer && !prof.bitnet_kernels)
+    p.warnings.push_back("runtime '" + std::string(prof.name) + "' has no kernels for BitNet's "
+                         "I2_S/TL1/TL2 tensors (upstream refuses the file): buffers are sized as if it "
+                         "loaded them; use --runtime bitnet.cpp for BitNet's own runtime");
   if (m.layers.size() != m.n_layer)
     p.warnings.push_back("per-layer hyperparameters missing: every layer is assumed to have the "
                          "model-level shape");

@@ -88,21 +88,21 @@ constexpr std::string_view kAmxSrc =
 constexpr std::string_view kRepackSrc =
     "ggml-cpu/repack.cpp ggml_repack_get_optimal_repack_type";
 constexpr RepackRule kRepackRules[] = {
-  {Q::kQ4_0,   kIsaAmx, "AMX", 32, 0, kAmxSrc},
-  {Q::kQ4_1,   kIsaAmx, "AMX", 32, 0, kAmxSrc},
-  {Q::kQ8_0,   kIsaAmx, "AMX", 32, 4, kAmxSrc},
-  {Q::kQ4_K,   kIsaAmx, "AMX", 32, 4, kAmxSrc},
-  {Q::kQ5_K,   kIsaAmx, "AMX", 32, 4, kAmxSrc},
-  {Q::kQ6_K,   kIsaAmx, "AMX", 32, 0, kAmxSrc},
-  {Q::kIQ4_XS, kIsaAmx, "AMX", 32, 2, kAmxSrc},
-  {Q::kQ4_0,   kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kQ4_K,   kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kIQ4_NL, kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kMXFP4,  kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kQ2_K,   kIsaAvx512,                          "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kQ5_K,   kIsaNeonDot,                         "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kQ6_K,   kIsaNeonDot,                         "CPU_REPACK", 8, 0, kRepackSrc},
-  {Q::kQ8_0,   kIsaNeonDot,                         "CPU_REPACK", 4, 0, kRepackSrc},
+  {Q::kQ4_0,   kIsaAmx, "AMX", true, 32, 0, kAmxSrc},
+  {Q::kQ4_1,   kIsaAmx, "AMX", true, 32, 0, kAmxSrc},
+  {Q::kQ8_0,   kIsaAmx, "AMX", true, 32, 4, kAmxSrc},
+  {Q::kQ4_K,   kIsaAmx, "AMX", true, 32, 4, kAmxSrc},
+  {Q::kQ5_K,   kIsaAmx, "AMX", true, 32, 4, kAmxSrc},
+  {Q::kQ6_K,   kIsaAmx, "AMX", true, 32, 0, kAmxSrc},
+  {Q::kIQ4_XS, kIsaAmx, "AMX", true, 32, 2, kAmxSrc},
+  {Q::kQ4_0,   kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kQ4_K,   kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kIQ4_NL, kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kMXFP4,  kIsaAvx2 | kIsaAvx512 | kIsaNeonDot, "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kQ2_K,   kIsaAvx512,                          "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kQ5_K,   kIsaNeonDot,                         "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kQ6_K,   kIsaNeonDot,                         "CPU_REPACK", false, 8, 0, kRepackSrc},
+  {Q::kQ8_0,   kIsaNeonDot,                         "CPU_REPACK", false, 4, 0, kRepackSrc},
 };
 
 // llama.cpp src/models/bitnet.cpp: `cur = build_lora_mm(model.tok_embd, cur)`; the 2024 fork's
@@ -134,9 +134,16 @@ const RuntimeProfile* find_runtime_profile(std::string_view name) noexcept {
 }
 std::span<const RuntimeProfile> all_runtime_profiles() noexcept { return kProfiles; }
 
+constexpr bool multiples_are_powers_of_two() {
+  for (const auto& r : kRepackRules)
+    if (r.ne1_multiple == 0 || (r.ne1_multiple & (r.ne1_multiple - 1)) != 0) return false;
+  return true;
+}
+static_assert(multiples_are_powers_of_two(), "row multiples are tested with a mask");
+
 const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMask isa) noexcept {
   for (const auto& r : kRepackRules)
-    if (r.type == t && (r.needs & isa) != 0 && ne1 % r.ne1_multiple == 0) return &r;
+    if (r.type == t && (r.needs & isa) != 0 && (ne1 & (r.ne1_multiple - 1)) == 0) return &r;
   return nullptr;
 }
 
@@ -156,15 +163,15 @@ const TokenizerCost& tokenizer_cost(std::string_view model) noexcept {
   return kTokenizerCosts[std::size(kTokenizerCosts) - 1];
 }
 
-BytesPerElem vec_dot_bytes(QuantizationType t) noexcept {
+std::uint8_t vec_dot_class(QuantizationType t) noexcept {
   switch (t) {  // ggml-cpu.c type_traits_cpu[].vec_dot_type
-    case Q::kF32: return {0, 1};                   // no conversion
-    case Q::kF16: case Q::kBF16: return {2, 1};    // src1 -> f16 / bf16
+    case Q::kF32: return 0;                       // no conversion
+    case Q::kF16: case Q::kBF16: return 1;        // src1 -> f16 / bf16
     case Q::kQ4_0: case Q::kQ5_0: case Q::kQ8_0: case Q::kIQ4_NL: case Q::kMXFP4:
-      return {34, 32};                             // block_q8_0
-    case Q::kQ4_1: case Q::kQ5_1: return {36, 32}; // block_q8_1
-    case Q::kI2_S: case Q::kTL1: case Q::kTL2: return {0, 1};  // BitNet kernels: own scratch
-    default: return {292, 256};                    // block_q8_K (K-quants, IQ, TQ)
+      return 2;                                   // block_q8_0
+    case Q::kQ4_1: case Q::kQ5_1: return 3;       // block_q8_1
+    case Q::kI2_S: case Q::kTL1: case Q::kTL2: return 0;  // BitNet kernels: own scratch
+    default: return 4;                            // block_q8_K (K-quants, IQ, TQ)
   }
 }
 

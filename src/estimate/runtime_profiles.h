@@ -70,6 +70,7 @@ struct RepackRule {
   QuantizationType type;
   IsaMask needs;                 // any of these ISA bits enables the rule
   std::string_view buffer;       // "CPU_REPACK", "AMX"
+  bool amx;                      // the AMX buffer type (MUL_MAT only, 64-byte alignment)
   std::uint32_t ne1_multiple;    // weight rows must be a multiple of this
   std::uint32_t extra_per_block; // bytes added per block by the packed layout (AMX compensation)
   std::string_view source;
@@ -101,7 +102,10 @@ const TokenizerCost& tokenizer_cost(std::string_view model) noexcept;  // a gene
 // (ggml-cpu type_traits_cpu[t].vec_dot_type): Q8_K for K-quants, Q8_0 for the legacy quants, f16
 // for f16. Returned as a fraction num/den of bytes per element.
 struct BytesPerElem { std::uint32_t num, den; };
-BytesPerElem vec_dot_bytes(QuantizationType t) noexcept;
+// The conversion classes (index into kVecDotClasses): none, f16/bf16, q8_0, q8_1, q8_K.
+inline constexpr BytesPerElem kVecDotClasses[] = {{0, 1}, {2, 1}, {34, 32}, {36, 32}, {292, 256}};
+std::uint8_t vec_dot_class(QuantizationType t) noexcept;
+inline BytesPerElem vec_dot_bytes(QuantizationType t) noexcept { return kVecDotClasses[vec_dot_class(t)]; }
 
 }  // namespace bitnet::detail
 

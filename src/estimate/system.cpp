@@ -8,7 +8,8 @@
 namespace bitnet::detail {
 namespace {
 
-constexpr std::uint64_t kTensorOverhead = 368;  // ggml_tensor_overhead() on 64-bit
+constexpr std::uint64_t kGraphBytesPerNode = 1536;
+constexpr std::uint64_t kCodePages = 1500000;
 // Host cost per tensor after load (objects, names, loader maps): 1.3-1.6 KiB measured (§1).
 constexpr std::uint64_t kHostBytesPerTensor = 1536;
 constexpr std::uint64_t kStdStringBytes = 32;   // sizeof(std::string), libstdc++ 64-bit
@@ -55,11 +56,20 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
   if (!prof.commit_at_load) {
     // Graph metadata: two graphs of max_nodes = max(1024, 8*n_tensors) nodes plus the scheduler's
     // hash sets (llama-context.cpp graph_max_nodes, ggml_graph_overhead_custom).
+    // Calibrated per node: anonymous growth at context creation beyond the KV cache and output
+    // buffer is 1.1-1.8 KiB per graph node (tiny-llama 1.75 MiB / 1024 nodes, bitnet-2b
+    // 4.7-6.8 MiB / 4336, gemma3 2.6-5.9 MiB / 1888; §13), less where freed loader heap is reused.
     const std::uint64_t max_nodes = std::max<std::uint64_t>(1024, 8 * m.tensors.size());
-    const B graph = B(2) * B(max_nodes) * B(kTensorOverhead + 5 * 8);
+    const B graph = B(max_nodes) * B(kGraphBytesPerNode);
     BITNET_TRY(push("graph_metadata", "cpu", MemoryKind::kAnonymous, graph, graph, B(0),
-                    Basis::kHeuristic,
-                    "llama-context.cpp: 2 x (368 B + pointers and hash) x max(1024, 8*n_tensors)"));
+                    Basis::kCalibrated,
+                    "llama-context.cpp graph_max_nodes = max(1024, 8*n_tensors); graph, scheduler "
+                    "hash sets and split contexts: 1.5 KiB per node (fit)"));
+    // Code pages of the runtime touched by loading and decoding (file-backed RSS beyond the mapped
+    // span and the post-init base: 1.3-1.5 MiB in the CPU runs).
+    BITNET_TRY(push("runtime_code_pages", "cpu", MemoryKind::kMapped, B(kCodePages), B(kCodePages),
+                    B(kCodePages), Basis::kCalibrated,
+                    "file-backed RSS growth beyond the mapped span after backend init (fit)"));
   }
 
   if (prof.tokenizer) {

@@ -3,6 +3,8 @@
 // load_tensors) and src/llama-hparams.cpp.
 #include "tables/arch_traits.h"
 
+#include <array>
+
 namespace bitnet::detail {
 namespace {
 
@@ -38,11 +40,9 @@ constexpr HpKey kHpKeys[] = {
 };
 static_assert(std::size(kHpKeys) == static_cast<std::size_t>(Hp::kCount), "one row per Hp");
 
-// Older converters' spellings.
-constexpr HpAlias kHpAliases[] = {
-  {Hp::kSlidingWindowPattern, "attention.sliding_window_pattern_period", "non-standard period key"},
-  {Hp::kContextLength,        "max_position_embeddings",                 "HF name, written by some converters"},
-};
+// Older converters' spellings of a key, read when the current one is absent (with a warning). No
+// row yet: add one only with the converter version that wrote it.
+constexpr std::array<HpAlias, 0> kHpAliases{};
 
 using A = AttnKind;
 using M = LayerMix;

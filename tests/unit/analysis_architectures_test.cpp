@@ -314,3 +314,160 @@ TEST(AnalysisArchitectures, HybridLayersComeFromKvHeadArrayNotTheName) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+TEST(AnalysisArchitectures, OldDeepseek2WithoutMlaKeysUsesAFullCache) {
+  // Before key_length_mla existed, llama.cpp ran deepseek2 files as multi-head attention:
+  // K = head_count_kv * key_length, V = head_count_kv * value_length per cell.
+  GgufWriter w;
+  w.add_string("general.architecture", "deepseek2");
+  w.add_u32("deepseek2.block_count", 1);
+  w.add_u32("deepseek2.embedding_length", 256);
+  w.add_u32("deepseek2.attention.head_count", 4);
+  w.add_u32("deepseek2.attention.head_count_kv", 4);
+  w.add_u32("deepseek2.attention.key_length", 96);
+  w.add_u32("deepseek2.attention.value_length", 64);
+  w.add_u32("deepseek2.attention.kv_lora_rank", 128);
+  w.add_u32("deepseek2.rope.dimension_count", 32);
+  w.add_tensor("token_embd.weight", 0, {256, 300}, 256 * 300 * 4);
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  std::vector<std::byte> bytes(h.size());
+  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(bytes);
+  ASSERT_TRUE(f);
+  auto m = analyse_gguf(*f, {});
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_FALSE(m->mla);
+  EXPECT_FALSE(m->warnings.empty());
+  EXPECT_EQ(m->layers[0].n_head_kv, 4u);
+  EXPECT_EQ(m->layers[0].n_embd_k_gqa, 4u * 96u);
+  EXPECT_EQ(m->layers[0].n_embd_v_gqa, 4u * 64u);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+Result<ModelStructureInfo> analyse_writer(const GgufWriter& w, std::vector<std::byte>& keep) {
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  keep.resize(h.size());
+  std::transform(h.begin(), h.end(), keep.begin(), [](char c) { return static_cast<std::byte>(c); });
+  BITNET_ASSIGN_OR_RETURN(const GgufFile f, parse_gguf(keep));
+  return analyse_gguf(f, {});
+}
+
+TEST(AnalysisArchitectures, HostileMetadataIsRejectedWithKeyAndOffset) {
+  std::vector<std::byte> keep;
+  {  // No general.architecture.
+    GgufWriter w;
+    w.add_tensor("token_embd.weight", 0, {8, 8}, 256);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMissingKey);
+    EXPECT_EQ(m.error().field, "general.architecture");
+  }
+  {  // general.architecture is not a string.
+    GgufWriter w;
+    w.add_u32("general.architecture", 7);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kTypeMismatch);
+  }
+  {  // An absurd block count.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1000000000);
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+    EXPECT_EQ(m.error().field, "llama.block_count");
+    EXPECT_NE(m.error().offset, kNoOffset);
+  }
+  {  // A scalar-only key given as an array.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1);
+    w.add_u32_array("llama.embedding_length", {64});
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kTypeMismatch);
+    EXPECT_EQ(m.error().field, "llama.embedding_length");
+  }
+  {  // A tensor of a block beyond block_count.
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.block_count", 1);
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.attention.head_count", 1);
+    w.add_tensor("blk.5.attn_norm.weight", 0, {64}, 256);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+  }
+  {  // More experts used than exist.
+    GgufWriter w;
+    w.add_string("general.architecture", "qwen3moe");
+    w.add_u32("qwen3moe.block_count", 1);
+    w.add_u32("qwen3moe.embedding_length", 64);
+    w.add_u32("qwen3moe.attention.head_count", 1);
+    w.add_u32("qwen3moe.expert_count", 2);
+    w.add_u32("qwen3moe.expert_used_count", 4);
+    w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+    auto m = analyse_writer(w, keep);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::kMalformed);
+    EXPECT_EQ(m.error().field, "qwen3moe.expert_used_count");
+  }
+}
+
+}  // namespace
+}  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+TEST(AnalysisArchitectures, PerLayerHeadCountsResolvePerLayer) {
+  // OpenELM-style per-layer arrays: layer 0 has 4 heads (64 wide), layer 1 has 8 (32 wide).
+  GgufWriter w;
+  w.add_string("general.architecture", "llama");
+  w.add_u32("llama.block_count", 2);
+  w.add_u32("llama.embedding_length", 256);
+  w.add_u32_array("llama.attention.head_count", {4, 8});
+  w.add_u32_array("llama.attention.head_count_kv", {2, 4});
+  w.add_u32_array("llama.feed_forward_length", {512, 768});
+  w.add_tensor("token_embd.weight", 0, {256, 300}, 256 * 300 * 4);
+  w.add_tensor("blk.0.ffn_down.weight", 0, {512, 256}, 512 * 256 * 4);
+  w.add_tensor("blk.1.ffn_down.weight", 0, {768, 256}, 768 * 256 * 4);
+  std::vector<std::byte> keep;
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  keep.resize(h.size());
+  std::transform(h.begin(), h.end(), keep.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(keep);
+  ASSERT_TRUE(f);
+  auto m = analyse_gguf(*f, {});
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(m->layers[0].head_dim_k, 256u / 4);
+  EXPECT_EQ(m->layers[1].head_dim_k, 256u / 8);
+  EXPECT_EQ(m->layers[0].n_embd_k_gqa, 2u * 64);
+  EXPECT_EQ(m->layers[1].n_embd_k_gqa, 4u * 32);
+  EXPECT_EQ(m->layers[0].n_ff, 512u);
+  EXPECT_EQ(m->layers[1].n_ff, 768u);
+  EXPECT_EQ(m->n_head, 8u);
+  EXPECT_EQ(m->n_head_kv, 4u);
+  EXPECT_EQ(m->n_ff, 768u);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
