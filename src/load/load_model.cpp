@@ -169,8 +169,8 @@ Result<std::uint64_t> read_weights_bytes(const ModelStructureInfo& info) {
 Result<LoadFootprint> load_footprint(const ModelStructureInfo& info, const DetailedMemoryRequirements& plan) {
   LoadFootprint f;
   if (plan.config.mmap) {
-    f.mapped = tensor_span(info).bytes();
-    f.items.emplace_back("weights (mapped)", f.mapped);
+    f.mapped = info.file_bytes;
+    f.items.emplace_back("model file (mapped)", f.mapped);
   } else {
     BITNET_ASSIGN_OR_RETURN(const std::uint64_t w, read_weights_bytes(info));
     f.anonymous += w;
@@ -237,8 +237,9 @@ Result<LoadedModel> load_model(const ModelStructureInfo& info, const DetailedMem
     impl->mmap = plan.config.mmap;
     ProgressBar bar(options.progress, need.total());
 
-    // 3. Weights: map the tensor span (and read it in), or read every tensor into anonymous memory.
-    const TensorSpan span = tensor_span(info);
+    // 3. Weights: map the whole file read-only (and read it in), or read every tensor into
+    //    anonymous memory. (Whole file, not llama.cpp's tensor span: one mapping serves the
+    //    metadata and the tensors; the native profile plans the mapped part as the file size.)
     std::vector<std::uint64_t> where;  // no mmap: each tensor's offset in the weight buffer
     const std::string weights_part = impl->mmap ? "CPU_Mapped" : "CPU";
     CommitRecord rec{"model_weights", weights_part, impl->mmap ? MemoryKind::kMapped : MemoryKind::kAnonymous, 0, 0,
@@ -247,10 +248,10 @@ Result<LoadedModel> load_model(const ModelStructureInfo& info, const DetailedMem
       if (p.name == weights_part) rec.planned_bytes += p.bytes;
     if (impl->mmap) {
       bar.set_stage("mapping weights");
-      BITNET_ASSIGN_OR_RETURN(impl->mapping, FileSpanMapping::map(info.path, span.begin, span.bytes()));
+      BITNET_ASSIGN_OR_RETURN(impl->mapping, FileSpanMapping::map(info.path, 0, info.file_bytes));
       if (options.populate) BITNET_TRY(impl->mapping.populate([&](std::uint64_t n) { bar.advance(n); }));
       if (options.mlock) BITNET_TRY(impl->mapping.lock());
-      rec.allocated_bytes = span.bytes();
+      rec.allocated_bytes = info.file_bytes;
     } else {
       bar.set_stage("reading weights");
       BITNET_ASSIGN_OR_RETURN(const std::uint64_t wbytes, read_weights_bytes(info));
@@ -287,7 +288,7 @@ Result<LoadedModel> load_model(const ModelStructureInfo& info, const DetailedMem
     impl->tensors.reserve(info.tensors.size());
     for (std::size_t i = 0; i < info.tensors.size(); ++i) {
       const TensorInfo& t = info.tensors[i];
-      const std::byte* base = impl->mmap ? impl->mapping.data() + (info.header_bytes + t.offset - span.begin)
+      const std::byte* base = impl->mmap ? impl->mapping.data() + (info.header_bytes + t.offset)
                                          : impl->weights.bytes().data() + where[i];
       impl->tensors.push_back(TensorView{t.name, t.type, t.n_dims, t.ne, std::span<const std::byte>(base, t.nbytes)});
     }

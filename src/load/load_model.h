@@ -36,7 +36,7 @@ Result<std::uint64_t> read_weights_bytes(const ModelStructureInfo& info);
 
 // What a load will newly make resident, by kind; the pre-flight check compares it with the host.
 struct LoadFootprint {
-  std::uint64_t mapped = 0;     // the tensor span (mmap)
+  std::uint64_t mapped = 0;     // the whole file (mmap)
   std::uint64_t anonymous = 0;  // read weights + every committed part
   std::vector<std::pair<std::string, std::uint64_t>> items;  // for the message: name, bytes
   std::uint64_t total() const noexcept { return mapped + anonymous; }
@@ -48,7 +48,8 @@ Result<LoadFootprint> load_footprint(const ModelStructureInfo& info, const Detai
 Status preflight(const LoadFootprint& need, const DetailedMemoryRequirements& plan, const HostMemory& host,
                  std::optional<std::uint64_t> limit);
 
-// Loads `info` (opened from info.path) as `plan` says: plan.config.mmap picks map or read; every
+// Loads `info` (opened from info.path) as `plan` says: plan.config.mmap picks map (the whole file)
+// or read (every tensor into one anonymous buffer, pad32 each); every
 // anonymous part of kv_cache, activations and quantization_overhead is committed.
 Result<LoadedModel> load_model(const ModelStructureInfo& info, const DetailedMemoryRequirements& plan,
                                const LoadOptions& options);

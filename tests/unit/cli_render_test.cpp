@@ -279,6 +279,29 @@ TEST(CliRenderInspect, PerLayerKvHeadsAndSlidingWindow) {
             (std::vector<std::string>{"sliding window", "512 tokens on 1 of 2 layers"}));
 }
 
+TEST(CliRenderInspect, LongValuesWrapUnderTheValueColumn) {
+  ModelStructureInfo m = tiny_model();
+  std::string reason;
+  for (int i = 0; i < 30; ++i) reason += "word" + std::to_string(i) + " ";
+  reason.pop_back();
+  m.type_map_reason = reason;
+  const std::string t = render_inspect(m);
+  std::string joined;
+  bool in_type_map = false;
+  for (const std::string& l : lines(t)) {
+    EXPECT_LE(l.size(), 100u) << l;
+    if (l.rfind("  type map", 0) == 0) {
+      in_type_map = true;
+      joined = l.substr(18);
+    } else if (in_type_map && l.rfind(std::string(18, ' '), 0) == 0) {
+      joined += " " + l.substr(18);
+    } else {
+      in_type_map = false;
+    }
+  }
+  EXPECT_EQ(joined, "bitnet-2024 (" + reason + ")");
+}
+
 ValidationReport tiny_report(bool pass) {
   ValidationReport r;
   r.predicted = tiny_estimate();

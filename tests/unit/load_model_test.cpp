@@ -126,8 +126,8 @@ TEST(LoadModel, MapsTensorsAndCommitsEveryPlannedBuffer) {
   const auto& commits = impl_of(*loaded).commits;
   ASSERT_EQ(commits.size(), 4u);  // weights, kv_cache, compute_buffer, output_buffer
   EXPECT_EQ(commits[0].part, "CPU_Mapped");
-  // Span: first tensor's start to the last one's end = 4000 (a multiple of 32) + 2 MiB + 4,456,448.
-  EXPECT_EQ(commits[0].allocated_bytes, 4000 + 2 * kMiB + 4456448);
+  // The whole file: header + 4000 (a multiple of 32) + 2 MiB + 4,456,448.
+  EXPECT_EQ(commits[0].allocated_bytes, m.info.header_bytes + 4000 + 2 * kMiB + 4456448);
   const double file_grew = static_cast<double>(commits[0].after.rss_file_bytes - commits[0].before.rss_file_bytes);
   // Page rounding at both ends, plus code pages of the loader faulted in on first use (~70 KiB).
   EXPECT_NEAR(file_grew, static_cast<double>(commits[0].allocated_bytes), 256 * 1024.0);
@@ -161,7 +161,7 @@ TEST(LoadModel, RefusesBeforeAnyLargeAllocationWhenThePlanCannotFit) {
   const auto after = read_self_status();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kResourceLimit);
-  // The numbers: 769 MiB of buffers + the 6.25 MiB span vs the 100 MiB given.
+  // The numbers: 769 MiB of buffers + the 6.25 MiB file vs the 100 MiB given.
   EXPECT_NE(r.error().message.find("775.3 MiB"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("100.0 MiB"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().hint.find("--force"), std::string::npos);
@@ -177,7 +177,7 @@ TEST(LoadModel, PreflightNamesTheCgroupLimitAndThePlansSuggestions) {
   LoadFootprint need;
   need.mapped = 1000 * kMiB;
   need.anonymous = 500 * kMiB;
-  need.items = {{"weights (mapped)", 1000 * kMiB}, {"kv_cache", 500 * kMiB}};
+  need.items = {{"model file (mapped)", 1000 * kMiB}, {"kv_cache", 500 * kMiB}};
   HostMemory host;
   host.meminfo.mem_available = 16ull << 30;
   host.cgroup = {CgroupVersion::kV1, "/sys/fs/cgroup/memory/job", 1ull << 30, 24 * kMiB};

@@ -318,7 +318,7 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       "Examples:\n"
       "  bitnet-mem synth --list\n"
       "  bitnet-mem synth bitnet-b1.58-2b-4t -o bitnet-2b.gguf\n"
-      "  bitnet-mem synth llama-3.2-1b -o llama-1b.head.gguf --header-only\n");
+      "  bitnet-mem synth llama-3.2-1b-q4_k -o llama-1b.head.gguf --header-only\n");
 
   // validate
   CLI::App* validate = app.add_subcommand(

@@ -206,8 +206,27 @@ std::string render_inspect(const ModelStructureInfo& m) {
   out += fmt::format("{}  (GGUF v{}, {}{}, header {}, alignment {})\n", m.path, m.gguf_version,
                      format_bytes(m.file_bytes), m.header_only ? ", header only" : "",
                      format_bytes(m.header_bytes), m.alignment);
+  // "  key             value", long values word-wrapped under the value column.
   auto kv = [&out](std::string_view k, const std::string& v) {
-    out += fmt::format("  {:<16}{}\n", k, v);
+    constexpr std::size_t kIndent = 18, kWidth = 100;
+    std::string line = fmt::format("  {:<16}", k);
+    std::size_t pos = 0;
+    bool first_word = true;
+    while (pos < v.size()) {
+      std::size_t end = v.find(' ', pos);
+      if (end == std::string::npos) end = v.size();
+      const std::string_view word(v.data() + pos, end - pos);
+      if (!first_word && line.size() + 1 + word.size() > kWidth) {
+        out += line + "\n";
+        line = std::string(kIndent, ' ');
+        first_word = true;
+      }
+      if (!first_word) line += ' ';
+      line += word;
+      first_word = false;
+      pos = end + 1;
+    }
+    out += line + "\n";
   };
   kv("architecture", m.architecture_known ? m.architecture
                                           : m.architecture +
