@@ -285,3 +285,33 @@ TEST(LoadModel, ComparisonAttributesGrowthToSegments) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+// mlock either holds the pages (they then count as locked in /proc/self/status) or is refused
+// with kResourceLimit and the RLIMIT_MEMLOCK remedy; never a silent success.
+TEST(LoadModel, MlockLocksOrSaysHowToAllowIt) {
+  TinyModel m;
+  LoadOptions o = quiet();
+  o.mlock = true;
+  auto r = load_model(m.info, plan_for(true, 8 * kMiB, 4 * kMiB, 4096), o);
+  if (!r) {
+    EXPECT_EQ(r.error().code, Errc::kResourceLimit);
+    EXPECT_NE(r.error().hint.find("ulimit -l"), std::string::npos);
+    return;
+  }
+  char buf[8192];
+  FILE* f = std::fopen("/proc/self/status", "r");
+  ASSERT_NE(f, nullptr);
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char* p = std::strstr(buf, "VmLck:");
+  ASSERT_NE(p, nullptr);
+  // The whole file (page-rounded) + 8 MiB KV + 4 MiB compute + one page of output, at least.
+  EXPECT_GE(std::strtoull(p + 6, nullptr, 10) * 1024, m.info.file_bytes + 12 * kMiB);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
