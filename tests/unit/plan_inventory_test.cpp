@@ -181,6 +181,23 @@ TEST(PlanInventory, RealMachineProbeWorks) {
   EXPECT_LE(inv->host.usable_bytes(), inv->host.mem_total);
 }
 
+// Label gpu in spirit: runs only where NVML sees a GPU (CI has none), and checks what it reports.
+TEST(PlanInventory, DetectedGpusAreSane) {
+  InventoryProbeOptions o;
+  o.cuda_visible_devices.reset();
+  auto inv = detect_inventory(o);
+  ASSERT_TRUE(inv) << inv.error().to_string();
+  if (inv->gpus.empty()) GTEST_SKIP() << "no GPU visible through NVML";
+  for (std::size_t i = 0; i < inv->gpus.size(); ++i) {
+    const GpuInventory& g = inv->gpus[i];
+    EXPECT_EQ(g.index, i);
+    EXPECT_FALSE(g.name.empty());
+    EXPECT_GE(g.total_bytes, std::uint64_t{1} << 30);
+    ASSERT_TRUE(g.free_bytes);
+    EXPECT_LE(*g.free_bytes, g.total_bytes);
+  }
+}
+
 TEST(PlanInventory, CudaVisibleDevices) {
   EXPECT_FALSE(detail::parse_cuda_visible_devices(nullptr));
   EXPECT_TRUE(detail::parse_cuda_visible_devices("")->empty());
