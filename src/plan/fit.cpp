@@ -117,6 +117,12 @@ Planner::Planner(const ModelStructureInfo& model, EstimateFn engine, std::vector
 Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
                                                std::size_t gpu) {
   if (n_gpus_ > 0 && gpu == 0) gpu = n_gpus_;  // the device holding the output layer (1-based)
+  // GPUs of the same name get the same overhead row: share their cache entries.
+  for (std::size_t g = 1; g < gpu; ++g)
+    if (budget_[g].name == budget_[gpu].name) {
+      gpu = g;
+      break;
+    }
   const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
                                    static_cast<int>(k.flash_attn), n_ctx, ngl, gpu);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
