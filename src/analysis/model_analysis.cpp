@@ -359,14 +359,20 @@ Result<ModelStructureInfo> analyse_gguf(const GgufFile& f, const AnalysisOptions
                          " is set, but llama.cpp uses full attention for this architecture");
   }
 
-  // Recurrent state.
+  // Recurrent state (llama-hparams.cpp n_embd_r / n_embd_s), with checked products: each factor is
+  // bounded, their product need not be.
   SsmDims ssm;
+  std::uint64_t ssm_r = 0, ssm_s = 0;
   if (traits.ssm != SsmKind::kNone) {
     BITNET_ASSIGN_OR_RETURN(ssm.d_conv, keys.required(Hp::kSsmConvKernel, "recurrent conv state"));
     BITNET_ASSIGN_OR_RETURN(ssm.d_inner, keys.required(Hp::kSsmInnerSize, "recurrent state"));
     BITNET_ASSIGN_OR_RETURN(ssm.d_state, keys.required(Hp::kSsmStateSize, "recurrent state"));
     BITNET_ASSIGN_OR_RETURN(const auto groups, keys.scalar(Hp::kSsmGroupCount));
     ssm.n_group = groups.value_or(0);
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t gs, checked_mul(2 * ssm.n_group, ssm.d_state, "SSM state width"));
+    BITNET_ASSIGN_OR_RETURN(const std::uint64_t conv_w, checked_add(ssm.d_inner, gs, "SSM conv width"));
+    BITNET_ASSIGN_OR_RETURN(ssm_r, checked_mul(ssm.d_conv > 0 ? ssm.d_conv - 1 : 0, conv_w, "SSM conv state"));
+    BITNET_ASSIGN_OR_RETURN(ssm_s, checked_mul(ssm.d_state, ssm.d_inner, "SSM state"));
   }
 
   // FFN and experts.
@@ -399,8 +405,8 @@ Result<ModelStructureInfo> analyse_gguf(const GgufFile& f, const AnalysisOptions
     L.n_head = u32(nh);
     if (recurrent) {
       L.kind = LayerKind::kRecurrent;
-      L.n_embd_r = ssm_n_embd_r(ssm);
-      L.n_embd_s = ssm_n_embd_s(ssm);
+      L.n_embd_r = ssm_r;  // = ssm_n_embd_r(ssm) without overflow
+      L.n_embd_s = ssm_s;
     } else if (m.mla) {
       L.kind = LayerKind::kAttention;
       L.n_head_kv = 1;

@@ -471,3 +471,31 @@ TEST(AnalysisArchitectures, PerLayerHeadCountsResolvePerLayer) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+TEST(AnalysisArchitectures, RecurrentStateWidthOverflowIsAnError) {
+  // Each SSM key within its bound, their product (d_conv-1)*(d_inner + 2*n_group*d_state) past 2^64.
+  GgufWriter w;
+  w.add_string("general.architecture", "mamba2");
+  w.add_u32("mamba2.block_count", 1);
+  w.add_u32("mamba2.embedding_length", 64);
+  w.add_u32("mamba2.ssm.conv_kernel", 1u << 24);
+  w.add_u32("mamba2.ssm.inner_size", 1u << 24);
+  w.add_u32("mamba2.ssm.state_size", 1u << 24);
+  w.add_u32("mamba2.ssm.group_count", 1u << 16);
+  w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  std::vector<std::byte> bytes(h.size());
+  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(bytes);
+  ASSERT_TRUE(f);
+  auto m = analyse_gguf(*f, {});
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, Errc::kOverflow);
+}
+
+}  // namespace
+}  // namespace bitnet::detail
