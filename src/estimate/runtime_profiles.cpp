@@ -140,6 +140,12 @@ constexpr bool multiples_are_powers_of_two() {
   return true;
 }
 static_assert(multiples_are_powers_of_two(), "row multiples are tested with a mask");
+constexpr bool multiples_at_most_32() {
+  for (const auto& r : kRepackRules)
+    if (r.ne1_multiple > 32) return false;
+  return true;
+}
+static_assert(multiples_at_most_32(), "weights.cpp memoises rules on ne1 & 31");
 
 const RepackRule* find_repack_rule(QuantizationType t, std::uint64_t ne1, IsaMask isa) noexcept {
   for (const auto& r : kRepackRules)

@@ -107,6 +107,14 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     // No FA: the KQ*V GEMM converts KQ to f16 in the pool: 2*n_kv*n_ub*n_head.
     if (attn_on_gpu && !p.rc.flash_attn)
       pool += B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m));
+    // Host side of the same first-ubatch growth: lazily loaded CUDA modules (kernel images).
+    B lazy = B(g.host_lazy_modules);
+    if (cublas) lazy += B(g.host_lazy_cublas);
+    if (attn_on_gpu && !p.rc.flash_attn) lazy += B(g.host_lazy_no_fa);
+    BITNET_TRY(push("cuda_lazy_modules_host", "cpu", MemoryKind::kAnonymous, lazy, lazy, B(0),
+                    g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
+                    "CUDA lazy module loading: host memory of kernels loaded at the first ubatch "
+                    "(more once cuBLAS and the no-FA attention kernels run); " + std::string(g.source)));
     BITNET_TRY(push("cublas_workspace_pool", p.gpu_dev, MemoryKind::kDevice, pool, pool, B(0),
                     g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
                     "ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "

@@ -114,10 +114,11 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     // Host. A GPU build never repacks (a host extra type reverts to CPU with mmap; no-mmap uses the
     // pinned CUDA_Host buffer); a CPU build tries the extra buffer types first (MUL_MAT weights).
     if (!p.gpu_build && prof.repack && p.repack_enabled && is_matmul(t.op)) {
-      // Consecutive weights mostly share a type: remember the last lookup.
-      if (t.type != last_type || t.ne[1] != last_ne1) {
+      // Consecutive weights mostly share a type: remember the last lookup. The rules' row
+      // multiples are powers of two up to 32, so ne1's low five bits decide.
+      if (t.type != last_type || (t.ne[1] & 31) != last_ne1) {
         last_type = t.type;
-        last_ne1 = t.ne[1];
+        last_ne1 = t.ne[1] & 31;
         last_rule = find_repack_rule(t.type, t.ne[1], p.isa);
       }
       const RepackRule* r = last_rule;
@@ -162,7 +163,7 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     b.any = true;
     if (t.size_basis != Basis::kExact) b.derived = true;
     b.bytes += B(pl.alloc);
-    if (!pl.synthetic_output) {
+    if (pl.buf == Buf::kMapped && !pl.synthetic_output) {  // only the mapped buffer is a span
       b.lo = std::min(b.lo, t.offset);
       b.hi = std::max(b.hi, t.offset + t.nbytes);
     }

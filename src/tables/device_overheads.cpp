@@ -27,11 +27,16 @@ constexpr GpuOverheads kGpus[] = {
   // transient_pool: median of (peak - context - buffers - retained) over the FA runs without a cuBLAS
   // GEMM (78.6-91.5 MiB - 68 MiB). cublas_gemm_extra: the step between those runs and the runs that
   // reach cuBLAS (f16 weights, f32 MoE router, no-FA attention): 88.4-94.6 MiB.
-  {"H100", 552402944, 68 * kMiB, 16 * kMiB, 92 * kMiB, 109 * kMiB, 8 * kMiB, Basis::kCalibrated,
+  // host_lazy_*: anonymous RSS growth beyond every host buffer during the first ubatches, the
+  // lower end of each group (design §13): 26.5-52.5 MiB with FA and quantized weights (17 runs),
+  // 103.8-147.9 MiB once cuBLAS GEMMs run (4), 198.8-224.3 MiB without FA (8).
+  {"H100", 552402944, 68 * kMiB, 16 * kMiB, 92 * kMiB, 109 * kMiB, 8 * kMiB,
+   26 * kMiB + kMiB / 2, 77 * kMiB, 95 * kMiB, Basis::kCalibrated,
    "measured: H100 80GB HBM3, driver 580.159.04, CUDA 13.0 (groundtruth/gpu-llamacpp.jsonl)"},
   // Any other GPU: the largest context reported upstream (PR #23604: 107 MiB on an RTX 4060 Ti to
   // 555 MiB on an RTX PRO 6000 Blackwell), so the estimate errs high; pools as measured on the H100.
-  {"", 555 * kMiB, 68 * kMiB, 16 * kMiB, 92 * kMiB, 109 * kMiB, 8 * kMiB, Basis::kHeuristic,
+  {"", 555 * kMiB, 68 * kMiB, 16 * kMiB, 92 * kMiB, 109 * kMiB, 8 * kMiB,
+   26 * kMiB + kMiB / 2, 77 * kMiB, 95 * kMiB, Basis::kHeuristic,
    "estimate: CUDA context 107-555 MiB by GPU (llama.cpp PR #23604), upper end; pools as on H100"},
 };
 

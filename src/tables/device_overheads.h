@@ -20,6 +20,9 @@ struct GpuOverheads {
                                         // f32 MoE router, no-FA KQ/KQV)
   std::uint64_t host_runtime_rss;       // host RSS added by CUDA init (anon + file, not pinned)
   std::uint64_t host_pinned_init;       // pinned host memory after CUDA init
+  // Host anonymous memory of CUDA modules loaded lazily at the first ubatch (CUDA 12+ lazy module
+  // loading): always / once cuBLAS GEMMs run / with attention without FA.
+  std::uint64_t host_lazy_modules, host_lazy_cublas, host_lazy_no_fa;
   Basis basis;
   std::string_view source;
 };

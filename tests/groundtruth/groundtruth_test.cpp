@@ -40,7 +40,7 @@ struct Row {
   std::string file, id;
   double weights_err = 0, kv_err = 0;             // bytes (signed)
   std::map<std::string, double> compute_pct;      // per buffer type
-  std::optional<double> rss_pct, dev_pct;
+  std::optional<double> rss_pct, dev_pct, host_info_pct;
   bool rss_lower_bound = false;
   std::vector<std::string> failures;
 };
@@ -194,6 +194,13 @@ Row check(const json& r, const std::string& file, const bitnet::ProductionModelL
     if (e < -1.0) row.failures.push_back("peak RSS under by " + std::to_string(e) + " %");
     if (!row.rss_lower_bound && e > 3.0) row.failures.push_back("peak RSS over by " + std::to_string(e) + " %");
   }
+  // GPU records carry no peak_rss: their host peak (the largest VmHWM of the phases, which the
+  // CUDA build's 280 MiB base dominates) is printed for information, not asserted.
+  if (!m.contains("peak_rss") && m.contains("rss_phases")) {
+    double hwm = 0;
+    for (const auto& [phase, v] : m["rss_phases"].items()) hwm = std::max(hwm, v["hwm"].get<double>());
+    row.host_info_pct = pct(static_cast<double>(d.peak_usage.cpu_bytes + d.peak_usage.shared_bytes), hwm);
+  }
   // Device memory peak (GPU records).
   if (m.contains("device_memory")) {
     const double meas = m["device_memory"]["peak_used"].get<double>() -
@@ -267,6 +274,7 @@ TEST_F(GroundTruth, EveryRecordWithinThresholds) {
       s.max_abs = std::max(s.max_abs, std::fabs(e)); ++s.n; s.pass += std::fabs(e) <= 1.0;
     }
     char rss[24] = "-", dev[24] = "-";
+    if (r.host_info_pct) std::snprintf(rss, sizeof rss, "(%+.1f)", *r.host_info_pct);
     if (r.rss_pct) {
       std::snprintf(rss, sizeof rss, "%+.2f%s", *r.rss_pct, r.rss_lower_bound ? "*" : "");
       auto& s = stats[r.rss_lower_bound ? "peak rss (lower bound)" : "peak rss"];
@@ -285,6 +293,7 @@ TEST_F(GroundTruth, EveryRecordWithinThresholds) {
     std::printf("%-72s %10.0f %8.0f %-30s %8s %8s\n", r.id.c_str(), r.weights_err, r.kv_err,
                 comp.c_str(), rss, dev);
   }
+  std::printf("(rss %%: * = lower-bound record; (x) = GPU record host peak, information only)\n");
   std::printf("\n%-26s %12s %6s %6s\n", "term", "max |err|", "pass", "of");
   for (const auto& [name, s] : stats)
     std::printf("%-26s %12.3f %6d %6d%s\n", name.c_str(), s.max_abs, s.pass, s.n,

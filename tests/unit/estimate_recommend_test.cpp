@@ -96,3 +96,36 @@ TEST(EstimateRecommend, LargestContextThatFitsTheGivenRam) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+TEST(EstimateRecommend, NglThatFitsTheGivenVram) {
+  test::Shape s = test::llama_70b();
+  s.n_layer = 20;  // a 20-layer slice of the 70B shape: ~10 GiB of Q4_K
+  const auto m = test::make_model(s);
+  MemoryAnalysisConfig c;
+  c.device = Device{Device::Kind::kCuda, 0};
+  c.gpu_name = "H100";
+  c.available_vram = 6ull << 30;
+  const auto d = est(m, c);
+  ASSERT_TRUE(d.peak_usage.gpu_bytes.has_value());
+  ASSERT_GT(*d.peak_usage.gpu_bytes, *c.available_vram);
+  const OptimizationSuggestion* fit = nullptr;
+  for (const auto& x : d.recommendations.optimization_suggestions)
+    if (x.id == "ngl_fits") fit = &x;
+  ASSERT_NE(fit, nullptr);
+  const int ngl = std::stoi(fit->flags.substr(5));
+  MemoryAnalysisConfig probe = c;
+  probe.suggestions = false;
+  probe.available_vram.reset();
+  probe.runtime.n_gpu_layers = ngl;
+  EXPECT_LE(*est(m, probe).peak_usage.gpu_bytes, *c.available_vram);
+  probe.runtime.n_gpu_layers = ngl + 1;
+  EXPECT_GT(*est(m, probe).peak_usage.gpu_bytes, *c.available_vram);
+  EXPECT_GT(ngl, 0);
+  EXPECT_LT(ngl, 21);
+}
+
+}  // namespace
+}  // namespace bitnet
