@@ -176,6 +176,7 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
     ASSERT_GE(fd, 0);
     ::close(fd);
     const std::string path = tmpl;
+    const std::unique_ptr<const char, void (*)(const char*)> cleanup(path.c_str(), [](const char* p) { std::remove(p); });
     auto written = detail::synthesize(mc.spec, path);
     ASSERT_TRUE(written) << mc.name << ": " << written.error().to_string();
     auto loader = ProductionModelLoader::open(path);
@@ -235,7 +236,6 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
       table.push_back({mc.name, s.label(), model_pred, model_act, kv_pred, kv_act, compute_pred, compute_act,
                        peak_pred, peak_act});
     }
-    std::remove(path.c_str());
   }
   auto mib = [](std::uint64_t b) { return static_cast<double>(b) / 1048576.0; };
   std::printf("\n%-16s %-28s %21s %21s %28s %28s\n", "model", "settings", "model MiB pred/act", "KV MiB pred/act",
