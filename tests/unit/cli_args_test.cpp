@@ -62,6 +62,8 @@ TEST(CliArgs, EstimateDefaultsAreApiMdDefaults) {
   EXPECT_FALSE(rc.kv_unified);
   EXPECT_EQ(rc.effective_type_k(), Precision::kF16);
   EXPECT_EQ(rc.effective_type_v(), Precision::kF16);
+  EXPECT_FALSE(rc.type_k.has_value());  // not given: the library's default applies
+  EXPECT_FALSE(rc.type_v.has_value());
   EXPECT_EQ(rc.flash_attn, FlashAttn::kAuto);
   EXPECT_TRUE(rc.mmap);
   EXPECT_FALSE(rc.n_gpu_layers.has_value());
@@ -163,6 +165,10 @@ TEST(CliArgs, ValidateTakesRuntimeFlagsAndTolerance) {
   EXPECT_DOUBLE_EQ(r.tolerance, 0.1);
   EXPECT_TRUE(r.force);
   EXPECT_DOUBLE_EQ(ok({"validate", "m.gguf"}).tolerance, 0.05);
+  // validate loads with our own loader, so it predicts with the native profile and has no
+  // --runtime.
+  EXPECT_EQ(r.analysis.runtime.runtime, "native");
+  EXPECT_EQ(parse({"validate", "m.gguf", "--runtime", "llama.cpp"}).exit_code, kExitUsage);
 }
 
 TEST(CliArgs, Synth) {

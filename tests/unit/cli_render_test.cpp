@@ -228,6 +228,23 @@ TEST(CliRenderEstimate, RecommendationsSuggestionsAndWarnings) {
   EXPECT_NE(t.find("  - the embedding type is uncertain"), std::string::npos);
 }
 
+TEST(CliRenderEstimate, LongSuggestionsWrapButKeepTheirFlagsOnOneLine) {
+  DetailedMemoryRequirements d = tiny_estimate();
+  d.recommendations.optimization_suggestions = {
+      {"kv_q4_0",
+       "store K and V as q4_0 (needs flash attention; lower quality): peak 1573 MiB -> 1423 MiB",
+       "-ctk q4_0 -ctv q4_0 -fa on", 150 * MiB}};
+  const std::string t = render_estimate(tiny_model(), d, {});
+  for (const std::string& l : lines(t)) EXPECT_LE(l.size(), 100u) << l;
+  EXPECT_NE(t.find("[-ctk q4_0 -ctv q4_0 -fa on] (saves 150 MiB)"), std::string::npos) << t;
+  // The effect stays whole too: "(saves" and its size on one line.
+  for (const std::string& l : lines(t)) {
+    const std::string_view v(l);
+    EXPECT_FALSE(v.ends_with("(saves")) << l;
+  }
+  EXPECT_EQ(t.find('\x01'), std::string::npos);
+}
+
 TEST(CliRenderEstimate, GpuColumnWhenAGpuIsInvolved) {
   DetailedMemoryRequirements d = tiny_estimate();
   d.kv_cache.gpu_bytes = 3 * GiB;

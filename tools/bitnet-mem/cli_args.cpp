@@ -80,7 +80,9 @@ void add_model_flags(CLI::App* sub, CliRequest& req, RawFlags& raw) {
       ->group(kGroupModel);
 }
 
-std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
+// with_runtime: validate always predicts with the native profile (our loader), so it has no
+// --runtime.
+std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw, bool with_runtime) {
   const std::vector<std::string> kv_types = kv_type_names();
   const CLI::Validator kPositive =
       CLI::Range(1u, std::numeric_limits<std::uint32_t>::max()).description("");
@@ -92,14 +94,16 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
                              ->check(device_validator())
                              ->capture_default_str()
                              ->group(kGroupDevice)});
-  g.push_back(
-      {"runtime", sub->add_option("--runtime", raw.runtime,
-                                  "Whose allocation behaviour to predict: llama.cpp (current "
-                                  "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
-                      ->type_name("NAME")
-                      ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
-                      ->capture_default_str()
-                      ->group(kGroupDevice)});
+  if (with_runtime) {
+    g.push_back(
+        {"runtime", sub->add_option("--runtime", raw.runtime,
+                                    "Whose allocation behaviour to predict: llama.cpp (current "
+                                    "upstream), bitnet.cpp (the 2024 fork), native (our loader)")
+                        ->type_name("NAME")
+                        ->check(CLI::IsMember({"llama.cpp", "bitnet.cpp", "native"}))
+                        ->capture_default_str()
+                        ->group(kGroupDevice)});
+  }
   g.push_back(
       {"n_ctx", sub->add_option("-c,--ctx-size", raw.n_ctx,
                                 "Total KV cells over all sequences; 0 = the model's training "
@@ -181,15 +185,24 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw) {
 
 // Fills req.analysis and req.given from the raw values. The values were validated by CLI11.
 void apply_runtime(const RawFlags& raw, const std::vector<GivenOpt>& given, CliRequest& req) {
+  for (const GivenOpt& g : given) {
+    if (g.opt->count() == 0) continue;
+    if (std::string_view(g.name) == "n_gpu_layers" && raw.n_gpu_layers < 0) continue;
+    if (!req.given.empty() && req.given.back() == g.name) continue;
+    req.given.emplace_back(g.name);
+  }
+  auto is_given = [&req](std::string_view name) {
+    return std::find(req.given.begin(), req.given.end(), name) != req.given.end();
+  };
   RuntimeConfig& rc = req.analysis.runtime;
   rc.n_ctx = raw.n_ctx;
   rc.n_batch = raw.n_batch;
   rc.n_ubatch = raw.n_ubatch;
   rc.max_batch_size = raw.n_seq;
   rc.kv_unified = raw.kv_unified;
-  rc.type_k = parse_precision(raw.type_k);
-  rc.type_v = parse_precision(raw.type_v);
-  rc.kv_cache_precision = rc.type_k.value_or(Precision::kF16);
+  // Unset unless given: the library's default (kv_cache_precision, f16) applies.
+  if (is_given("type_k")) rc.type_k = parse_precision(raw.type_k);
+  if (is_given("type_v")) rc.type_v = parse_precision(raw.type_v);
   rc.flash_attn = raw.flash_attn == "on"    ? FlashAttn::kOn
                   : raw.flash_attn == "off" ? FlashAttn::kOff
                                             : FlashAttn::kAuto;
@@ -202,12 +215,6 @@ void apply_runtime(const RawFlags& raw, const std::vector<GivenOpt>& given, CliR
   rc.device = dev ? *dev : Device{};
   req.analysis.device = rc.device;
   req.analysis.safety_margin = raw.safety_margin;
-  for (const GivenOpt& g : given) {
-    if (g.opt->count() == 0) continue;
-    if (std::string_view(g.name) == "n_gpu_layers" && raw.n_gpu_layers < 0) continue;
-    if (!req.given.empty() && req.given.back() == g.name) continue;
-    req.given.emplace_back(g.name);
-  }
 }
 
 void lower(std::string& s) {
@@ -282,7 +289,7 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       "Memory per segment (weights, KV cache, activations, quantization and system "
       "overhead), total, peak, and recommendations for the given runtime settings");
   add_model_flags(estimate, req, raw);
-  const std::vector<GivenOpt> est_given = add_runtime_flags(estimate, raw);
+  const std::vector<GivenOpt> est_given = add_runtime_flags(estimate, raw, true);
   estimate->add_flag("--json", req.json, "One JSON document on stdout (api.md §3), nothing else")
       ->group(kGroupOutput);
   estimate->footer(
@@ -324,9 +331,9 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   CLI::App* validate = app.add_subcommand(
       "validate",
       "Load the model with our loader, measure the process, and print predicted vs "
-      "actual memory per segment");
+      "actual memory per segment (predicted with the native runtime profile)");
   add_model_flags(validate, req, raw);
-  const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw);
+  const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw, false);
   validate
       ->add_option("--tolerance", tolerance,
                    "Largest accepted |predicted - actual| / actual per segment and in total")
@@ -385,6 +392,7 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
     apply_runtime(raw, est_given, req);
   } else if (validate->parsed()) {
     req.command = Command::kValidate;
+    raw.runtime = "native";  // what validate_model loads and predicts with
     apply_runtime(raw, val_given, req);
     req.tolerance = tolerance;
   } else {

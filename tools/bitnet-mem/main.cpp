@@ -25,7 +25,10 @@ void print_stdout(const std::string& s) { std::fwrite(s.data(), 1, s.size(), std
 void print_stderr(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stderr); }
 
 // One line on stderr that names the file, the offset or field, and what to do.
-int fail(const std::string& path, const bitnet::Error& e) {
+int fail(const std::string& path, bitnet::Error e) {
+  // "PATH: field @0xOFFSET: message (hint)": the library may already have put the path in front of
+  // the message; move it to the front of the whole line.
+  if (!path.empty() && e.message.rfind(path + ": ", 0) == 0) e.message.erase(0, path.size() + 2);
   std::string text = e.to_string();
   if (!path.empty() && text.find(path) == std::string::npos) text = path + ": " + text;
   print_stderr(fmt::format("bitnet-mem: error [{}]: {}\n", bitnet::errc_name(e.code), text));

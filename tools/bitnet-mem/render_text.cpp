@@ -42,7 +42,7 @@ std::string setting_value(const ResolvedConfig& c, std::string_view name) {
   if (name == "runtime") return c.runtime;
   if (name == "n_ctx") {
     return c.n_ctx_seq != 0 && c.n_ctx_seq != c.n_ctx
-               ? fmt::format("{} ({} per sequence)", c.n_ctx, c.n_ctx_seq)
+               ? fmt::format("{} [{} per sequence]", c.n_ctx, c.n_ctx_seq)
                : fmt::format("{}", c.n_ctx);
   }
   if (name == "n_batch") return fmt::format("{}", c.n_batch);
@@ -57,6 +57,39 @@ std::string setting_value(const ResolvedConfig& c, std::string_view name) {
   if (name == "n_threads")
     return c.n_threads == 0 ? std::string("runtime default") : fmt::format("{}", c.n_threads);
   return {};
+}
+
+// A space that wrap_words does not break at (it prints as a space).
+constexpr char kNoBreak = '\x01';
+
+// `prefix` then `text`, word-wrapped at 100 columns; continuation lines start with `indent` spaces.
+std::string wrap_words(std::string_view prefix, std::string_view text, std::size_t indent) {
+  constexpr std::size_t kWidth = 100;
+  std::string out, line(prefix);
+  bool first_word = true;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(pos, end - pos);
+    if (!first_word && line.size() + 1 + word.size() > kWidth) {
+      out += line + "\n";
+      line = std::string(indent, ' ');
+      first_word = true;
+    }
+    if (!first_word) line += ' ';
+    line += word;
+    first_word = false;
+    pos = end + 1;
+  }
+  out += line + "\n";
+  std::replace(out.begin(), out.end(), kNoBreak, ' ');
+  return out;
+}
+
+std::string no_break(std::string s) {
+  std::replace(s.begin(), s.end(), ' ', kNoBreak);
+  return s;
 }
 
 // "label" then items joined by ", ", wrapped at about 100 columns under the first item.
@@ -171,7 +204,7 @@ constexpr std::string_view kSegmentLabels[] = {"model_weights", "kv_cache", "act
 std::string warnings_block(const std::vector<std::string>& w) {
   if (w.empty()) return {};
   std::string out = "\nWarnings\n";
-  for (const std::string& s : w) out += fmt::format("  - {}\n", s);
+  for (const std::string& s : w) out += wrap_words("  - ", s, 4);
   return out;
 }
 
@@ -208,25 +241,7 @@ std::string render_inspect(const ModelStructureInfo& m) {
                      format_bytes(m.header_bytes), m.alignment);
   // "  key             value", long values word-wrapped under the value column.
   auto kv = [&out](std::string_view k, const std::string& v) {
-    constexpr std::size_t kIndent = 18, kWidth = 100;
-    std::string line = fmt::format("  {:<16}", k);
-    std::size_t pos = 0;
-    bool first_word = true;
-    while (pos < v.size()) {
-      std::size_t end = v.find(' ', pos);
-      if (end == std::string::npos) end = v.size();
-      const std::string_view word(v.data() + pos, end - pos);
-      if (!first_word && line.size() + 1 + word.size() > kWidth) {
-        out += line + "\n";
-        line = std::string(kIndent, ' ');
-        first_word = true;
-      }
-      if (!first_word) line += ' ';
-      line += word;
-      first_word = false;
-      pos = end + 1;
-    }
-    out += line + "\n";
+    out += wrap_words(fmt::format("  {:<16}", k), v, 18);
   };
   kv("architecture", m.architecture_known ? m.architecture
                                           : m.architecture +
@@ -334,8 +349,13 @@ std::string render_estimate(const ModelStructureInfo& m, const DetailedMemoryReq
     for (const OptimizationSuggestion& s : r.optimization_suggestions) {
       std::string effect = s.saves_bytes >= 0 ? "saves " + format_signed_bytes(s.saves_bytes)
                                               : "costs " + format_signed_bytes(-s.saves_bytes);
-      out += fmt::format("  {}. {}{} ({})\n", ++n, s.text,
-                         s.flags.empty() ? std::string() : fmt::format(" [{}]", s.flags), effect);
+      const std::string prefix = fmt::format("  {}. ", ++n);
+      out +=
+          wrap_words(prefix,
+                     fmt::format("{}{} ({})", s.text,
+                                 s.flags.empty() ? std::string() : " [" + no_break(s.flags) + "]",
+                                 no_break(effect)),
+                     prefix.size());
     }
   }
   out += warnings_block(d.warnings);
