@@ -12,6 +12,7 @@
 #include "bitnet/loader.h"
 #include "bitnet/measure.h"
 #include "cli_args.h"
+#include "cmd_fit.h"
 #include "render_text.h"
 #include "synth/model_spec.h"
 
@@ -141,6 +142,7 @@ int run(const CliRequest& req) {
 
 int main(int argc, char** argv) {
   try {
+    if (bitnet::cli::is_planner_command(argc, argv)) return bitnet::cli::run_planner_command(argc, argv);
     bitnet::cli::CliContext ctx;
     for (std::string_view n : bitnet::detail::preset_names()) ctx.preset_names.emplace_back(n);
     bitnet::cli::ParseOutcome parsed =
