@@ -34,6 +34,12 @@ void* counted_alloc(std::size_t n) noexcept {
   note_alloc(p);
   return p;
 }
+// Out of line, so that g++ does not inline it into operator delete and then warn that free() gets
+// a pointer from operator new (-Wmismatched-new-delete, a false positive for a replacement pair).
+[[gnu::noinline]] void counted_free(void* p) noexcept {
+  note_free(p);
+  std::free(p);
+}
 }  // namespace
 
 void* operator new(std::size_t n) {
@@ -49,28 +55,22 @@ void* operator new[](std::size_t n) {
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
 void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
 void operator delete(void* p) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 void operator delete[](void* p) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 void operator delete(void* p, std::size_t) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 void operator delete[](void* p, std::size_t) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 void operator delete(void* p, const std::nothrow_t&) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  note_free(p);
-  std::free(p);
+  counted_free(p);
 }
 
 namespace bitnet::detail {
