@@ -85,6 +85,7 @@ struct ValidationReport {
   MeasuredMemory before_load;     // process memory before loading
   MeasuredMemory after_load;      // after load, buffers committed
   double tolerance = 0.05;
+  std::uint64_t tolerance_bytes = 0;  // a segment also passes when |predicted - actual| <= this (RSS noise floor)
   bool passed = false;
 };
 

@@ -241,6 +241,7 @@ Json validation_json(const ModelStructureInfo& m, const ValidationReport& r,
   j["hwm_bytes"] = r.after_load.hwm_bytes;
   j["passed"] = r.passed;
   j["tolerance"] = r.tolerance;
+  j["tolerance_bytes"] = r.tolerance_bytes;
   Json rows = Json::array();
   for (const ValidationRow& row : r.rows) {
     Json o;

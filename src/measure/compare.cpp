@@ -27,14 +27,16 @@ constexpr SegmentRow kRows[] = {
 };
 // clang-format on
 
-ValidationRow make_row(std::string_view name, std::uint64_t predicted, std::uint64_t actual, double tolerance) {
+ValidationRow make_row(std::string_view name, std::uint64_t predicted, std::uint64_t actual, double tolerance,
+                       std::uint64_t tolerance_bytes) {
   ValidationRow r;
   r.segment = std::string(name);
   r.predicted_bytes = predicted;
   r.actual_bytes = actual;
   const double a = static_cast<double>(actual), p = static_cast<double>(predicted);
   r.error = actual == 0 ? (predicted == 0 ? 0.0 : 1.0) : (p - a) / a;
-  r.within_tolerance = std::fabs(r.error) <= tolerance;
+  const std::uint64_t diff = predicted > actual ? predicted - actual : actual - predicted;
+  r.within_tolerance = std::fabs(r.error) <= tolerance || diff <= tolerance_bytes;
   return r;
 }
 
@@ -61,6 +63,7 @@ ValidationReport compare_with_measurement(const DetailedMemoryRequirements& plan
   rep.before_load = before;
   rep.after_load = after;
   rep.tolerance = tolerance;
+  rep.tolerance_bytes = kValidationFloorBytes;
   std::uint64_t attributed = 0;
   for (const CommitRecord& c : commits) {
     MemorySegment* seg = nullptr;
@@ -86,7 +89,7 @@ ValidationReport compare_with_measurement(const DetailedMemoryRequirements& plan
   for (const SegmentRow& r : kRows) {
     const MemorySegment& p = plan.*(r.predicted);
     const MemorySegment& a = rep.*(r.actual);
-    rep.rows.push_back(make_row(r.name, p.host_bytes(), a.host_bytes(), tolerance));
+    rep.rows.push_back(make_row(r.name, p.host_bytes(), a.host_bytes(), tolerance, rep.tolerance_bytes));
     rep.passed = rep.passed && rep.rows.back().within_tolerance;
   }
   return rep;

@@ -323,6 +323,7 @@ ValidationReport tiny_report(bool pass) {
   ValidationReport r;
   r.predicted = tiny_estimate();
   r.tolerance = 0.05;
+  r.tolerance_bytes = 1 * MiB;
   r.rows = {{"kv_cache", 157'286'400, 157'286'400, 0.0, true},
             {"activations", 112 * MiB, 100 * MiB, 0.12, pass},
             {"total", 1300 * MiB, 1290 * MiB, 10.0 / 1290, true}};
@@ -342,12 +343,12 @@ TEST(CliRenderValidate, PredictedVsActualAndVerdict) {
   // 10 / 1290 = 0.775 %.
   EXPECT_EQ(row(fail, "total"),
             (std::vector<std::string>{"total", "1.27 GiB", "1.26 GiB", "+0.8%", "ok"}));
-  EXPECT_NE(fail.find("FAILED: outside 5.0%: activations +12.0%"), std::string::npos) << fail;
+  EXPECT_NE(fail.find("FAILED: outside 5.0% and 1 MiB absolute: activations +12.0%"), std::string::npos) << fail;
   EXPECT_NE(fail.find("RSS 1.26 GiB after load (10 MiB before), peak RSS (VmHWM) 1.27 GiB"),
             std::string::npos)
       << fail;
   const std::string pass = render_validate(tiny_model(), tiny_report(true), {});
-  EXPECT_NE(pass.find("PASSED: every segment and the total within 5.0%"), std::string::npos);
+  EXPECT_NE(pass.find("PASSED: every segment and the total within 5.0% (or 1 MiB absolute)"), std::string::npos);
 }
 
 }  // namespace

@@ -283,6 +283,37 @@ TEST(LoadModel, ComparisonAttributesGrowthToSegments) {
   EXPECT_FALSE(r.passed);
 }
 
+// Regression: `bitnet-mem validate` on the README's 2B example exited 3 because a 6 MiB
+// system_overhead was 0.7 MiB (+12 %) off -- code pages the CLI had already touched. Below the
+// 1 MiB RSS noise floor a segment passes; a 10 MiB miss (above) still fails.
+TEST(ValidateCompare, SmallSegmentsPassWithinTheNoiseFloor) {
+  DetailedMemoryRequirements plan = plan_for(true, 100 * kMiB, 50 * kMiB, 0);
+  plan.model_weights.shared_bytes = 1000 * kMiB;
+  plan.system_overhead.cpu_bytes = 6 * kMiB + 700 * 1024;  // predicted 6.7 MiB
+  plan.total.cpu_bytes = 156 * kMiB + 700 * 1024;
+  plan.total.shared_bytes = 1000 * kMiB;
+  auto mem = [](std::uint64_t anon, std::uint64_t file) {
+    MeasuredMemory x;
+    x.rss_anon_bytes = anon;
+    x.rss_file_bytes = file;
+    x.rss_bytes = anon + file;
+    return x;
+  };
+  std::vector<CommitRecord> recs = {
+      {"model_weights", "CPU_Mapped", MemoryKind::kMapped, 1000 * kMiB, 1000 * kMiB, mem(6 * kMiB, 0), mem(6 * kMiB, 1000 * kMiB)},
+      {"kv_cache", "kv_cache", MemoryKind::kAnonymous, 100 * kMiB, 100 * kMiB, mem(6 * kMiB, 1000 * kMiB), mem(106 * kMiB, 1000 * kMiB)},
+      {"activations", "compute_buffer", MemoryKind::kAnonymous, 50 * kMiB, 50 * kMiB, mem(106 * kMiB, 1000 * kMiB), mem(156 * kMiB, 1000 * kMiB)},
+  };
+  // Actual system overhead: 1156 MiB RSS - 1000 - 100 - 50 = 6 MiB; predicted 6.7 MiB (+11.4 %).
+  const ValidationReport r = compare_with_measurement(plan, recs, mem(6 * kMiB, 0), mem(156 * kMiB, 1000 * kMiB), 0.05);
+  ASSERT_EQ(r.rows.size(), 6u);
+  EXPECT_EQ(r.tolerance_bytes, std::uint64_t{1} << 20);
+  EXPECT_EQ(r.rows[4].actual_bytes, 6 * kMiB);
+  EXPECT_NEAR(r.rows[4].error, (700.0 / 1024.0) / 6.0, 1e-9);  // 700 KiB over 6 MiB
+  EXPECT_TRUE(r.rows[4].within_tolerance);
+  EXPECT_TRUE(r.passed);
+}
+
 }  // namespace
 }  // namespace bitnet::detail
 

@@ -25,7 +25,7 @@ constexpr const char* kExitCodes =
     "Exit codes: 0 ok; 1 the model or the request is invalid (the message names the file, the "
     "byte\n"
     "offset or field, and what to do); 2 usage error; 3 (validate) a segment or the total is\n"
-    "outside --tolerance.";
+    "outside --tolerance and more than 1 MiB off.";
 
 // Raw flag values; what was given is decided from the options' counts after parsing.
 struct RawFlags {
@@ -336,7 +336,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   const std::vector<GivenOpt> val_given = add_runtime_flags(validate, raw, false);
   validate
       ->add_option("--tolerance", tolerance,
-                   "Largest accepted |predicted - actual| / actual per segment and in total")
+                   "Largest accepted |predicted - actual| / actual per segment and in total (a "
+                   "segment within 1 MiB absolute passes too: the RSS noise floor)")
       ->type_name("F")
       ->check(CLI::Range(0.0, 10.0).description(""))
       ->capture_default_str()

@@ -379,14 +379,16 @@ std::string render_validate(const ModelStructureInfo& m, const ValidationReport&
                      format_bytes(r.after_load.rss_bytes), format_bytes(r.before_load.rss_bytes),
                      format_bytes(r.after_load.hwm_bytes));
   if (r.passed) {
-    out += fmt::format("PASSED: every segment and the total within {:.1f}%\n", r.tolerance * 100);
+    out += fmt::format("PASSED: every segment and the total within {:.1f}% (or {} absolute)\n",
+                       r.tolerance * 100, format_bytes(r.tolerance_bytes));
   } else {
     std::string misses;
     for (const ValidationRow& row : r.rows)
       if (!row.within_tolerance)
         misses +=
             fmt::format("{}{} {}", misses.empty() ? "" : ", ", row.segment, percent(row.error));
-    out += fmt::format("FAILED: outside {:.1f}%: {}\n", r.tolerance * 100, misses);
+    out += fmt::format("FAILED: outside {:.1f}% and {} absolute: {}\n", r.tolerance * 100,
+                       format_bytes(r.tolerance_bytes), misses);
   }
   out += warnings_block(r.predicted.warnings);
   return out;
