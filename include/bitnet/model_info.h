@@ -68,6 +68,10 @@ struct TokenizerInfo {
   std::uint64_t n_merges = 0;       // length of tokenizer.ggml.merges
   std::uint64_t tokens_bytes = 0;   // bytes of the token strings in the file (a load-time transient)
   std::uint64_t merges_bytes = 0;
+  // Heap bytes of one std::string copy of every token too long for the small-string buffer
+  // (libstdc++: more than 15 bytes), as glibc malloc chunks (memory-model.md §7).
+  std::uint64_t long_token_heap_bytes = 0;
+  std::uint64_t n_long_tokens = 0;
   bool has_scores = false;
 };
 

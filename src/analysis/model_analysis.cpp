@@ -135,12 +135,30 @@ struct BlockTensors {
   std::vector<const TensorInfo*> tensors;
 };
 
+// The C++ runtime llama.cpp is built with on Linux x86-64 and AArch64 (memory-model.md §7):
+// libstdc++'s std::string holds up to 15 bytes in place; glibc malloc gives a request of n bytes a
+// chunk of max(32, round_up(n + 8, 16)) bytes (8 bytes of size header, 16-byte alignment).
+constexpr std::size_t kSsoCapacity = 15;
+constexpr std::uint64_t malloc_chunk_bytes(std::uint64_t n) noexcept {
+  const std::uint64_t c = (n + 8 + 15) & ~std::uint64_t{15};
+  return c < 32 ? 32 : c;
+}
+static_assert(malloc_chunk_bytes(17) == 32 && malloc_chunk_bytes(25) == 48 && malloc_chunk_bytes(24) == 32);
+
 TokenizerInfo read_tokenizer(const GgufFile& f) {
   TokenizerInfo tok;
   if (auto m = f.get_string("tokenizer.ggml.model")) tok.model = std::string(*m);
   if (const GgufKv* kv = f.find("tokenizer.ggml.tokens"); kv != nullptr && kv->value.type == GgufType::kArray) {
     tok.n_tokens = kv->value.count;
     tok.tokens_bytes = kv->value.data_bytes;  // as stored: 8-byte length prefixes + string bytes
+    // Every copy of a token the runtime keeps as a std::string puts a string longer than the
+    // small-string buffer on the heap, in a malloc chunk of its own.
+    const Status walked = f.for_each_string(*kv, [&](std::string_view s) {
+      if (s.size() <= kSsoCapacity) return;
+      ++tok.n_long_tokens;
+      tok.long_token_heap_bytes += malloc_chunk_bytes(s.size() + 1);
+    });
+    if (!walked) tok.n_long_tokens = tok.long_token_heap_bytes = 0;  // parse checked it already
   }
   if (const GgufKv* kv = f.find("tokenizer.ggml.merges"); kv != nullptr && kv->value.type == GgufType::kArray) {
     tok.n_merges = kv->value.count;

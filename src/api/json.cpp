@@ -124,6 +124,8 @@ Json model_json(const ModelStructureInfo& m) {
   tok["n_tokens"] = m.tokenizer.n_tokens;
   tok["n_merges"] = m.tokenizer.n_merges;
   tok["tokens_bytes"] = m.tokenizer.tokens_bytes;
+  tok["long_tokens"] = m.tokenizer.n_long_tokens;
+  tok["long_token_heap_bytes"] = m.tokenizer.long_token_heap_bytes;
   tok["merges_bytes"] = m.tokenizer.merges_bytes;
   tok["has_scores"] = m.tokenizer.has_scores;
   j["tokenizer"] = std::move(tok);

@@ -124,13 +124,25 @@ constexpr std::string_view kHeadReadsTokenEmbd[] = {"bitnet", "bitnet-b1.58", "b
 constexpr QuantizationType kNoCudaKernels[] = {Q::kTQ1_0, Q::kTQ2_0, Q::kI2_S, Q::kI8_S,
                                                Q::kTL1,   Q::kTL2,   Q::kUnknown};
 
+// Anonymous RSS after load beyond the model buffers and 1.5 KiB per tensor (memory-model.md §7):
+// - every long token (> 15 bytes) is on the heap 4 times: the GGUF context's copy (freed after
+//   load, but its small chunks stay in the heap), token_to_id's key, id_to_token's text and
+//   cache_token_to_piece's piece; measured: 4.00 x the heap bytes of one copy (SPM 64000 tokens
+//   with 25-100 % of them padded to 24 bytes, llama.cpp of node-llama-cpp 3.21.1 on this CPU).
+// - BPE tokenizes "\n" at load (the linefeed id), which builds unicode.cpp's codepoint flags
+//   table: 0x110000 codepoints x 2 bytes = 2,228,224 bytes, exact. SPM finds it by byte token.
+// - per token / per merge: hash node + bucket + id_to_token + piece (SPM: 155 B, fitted on 6
+//   synthesized vocabularies of 8k-96k tokens and the ground truth's 262144-token gemma, all
+//   within 0.3 MiB); BPE: 206 B/token + 84 B/merge fitted on the ground truth's five BPE
+//   vocabularies (4096-151936 tokens, within 0.1 MiB), 0.5-3 MiB high on short synthesized ones.
 constexpr TokenizerCost kTokenizerCosts[] = {
-  // Fits to anonymous RSS after load beyond the model buffers (memory-model.md §7 corrected, §13):
-  // llama-3 BPE 50.65-51.16 MiB, qwen2 BPE 45.03-45.26 MiB, 4096-token BPE 3.74 MiB, gemma SPM 40.83.
-  {"gpt2",  2306867, 214, 84, Basis::kCalibrated, "llama-vocab.cpp BPE; fit 2.2 MiB + 214 B/token + 84 B/merge"},
-  {"llama", 2306867, 154, 84, Basis::kCalibrated, "llama-vocab.cpp SPM; fit 2.2 MiB + 154 B/token"},
+  {"gpt2",  2228224, 206, 84, 4, Basis::kCalibrated,
+   "llama-vocab.cpp BPE: unicode codepoint flags (0x110000 x 2 B) + 206 B/token + 84 B/merge "
+   "(fit) + 4 heap copies of each token over 15 bytes"},
+  {"llama", 107000, 155, 0, 4, Basis::kCalibrated,
+   "llama-vocab.cpp SPM: 155 B/token + 0.1 MiB (fit) + 4 heap copies of each token over 15 bytes"},
   // Other tokenizers: the BPE row, as an estimate.
-  {"",      2306867, 214, 84, Basis::kHeuristic, "llama-vocab.cpp; BPE fit applied to another tokenizer"},
+  {"",      2228224, 206, 84, 4, Basis::kHeuristic, "llama-vocab.cpp; BPE fit applied to another tokenizer"},
 };
 // clang-format on
 

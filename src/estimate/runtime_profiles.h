@@ -98,12 +98,14 @@ bool head_reads_token_embd(std::string_view architecture) noexcept;
 // when its layer is offloaded: memory-model.md §3, ground truth README).
 bool cuda_supports_type(QuantizationType t) noexcept;
 
-// llama-vocab.cpp tokenizer cost (memory-model.md §7, corrected fit): fixed + per token + per merge.
+// llama-vocab.cpp tokenizer cost (memory-model.md §7): fixed + per token + per merge + the heap
+// copies of the tokens longer than std::string's small-string buffer.
 struct TokenizerCost {
   std::string_view model;        // tokenizer.ggml.model ("gpt2" = BPE, "llama" = SPM ...)
   std::uint64_t fixed_bytes;
   std::uint64_t per_token;
   std::uint64_t per_merge;
+  std::uint64_t long_token_copies;  // heap copies of each long token (TokenizerInfo::long_token_heap_bytes)
   Basis basis;
   std::string_view source;
 };

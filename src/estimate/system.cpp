@@ -120,7 +120,8 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
   if (prof.tokenizer) {
     const TokenizerCost& c = tokenizer_cost(m.tokenizer.model);
     const std::uint64_t n_tok = m.tokenizer.n_tokens > 0 ? m.tokenizer.n_tokens : m.n_vocab;
-    const B tok = B(c.fixed_bytes) + B(c.per_token) * B(n_tok) + B(c.per_merge) * B(m.tokenizer.n_merges);
+    const B tok = B(c.fixed_bytes) + B(c.per_token) * B(n_tok) + B(c.per_merge) * B(m.tokenizer.n_merges) +
+                  B(c.long_token_copies) * B(m.tokenizer.long_token_heap_bytes);
     BITNET_TRY(push("tokenizer", "cpu", MemoryKind::kAnonymous, tok, tok, tok, c.basis, c.source));
     // The GGUF token and merge arrays are copied into std::strings while the vocabulary is built,
     // then freed: a load-phase transient (§13).

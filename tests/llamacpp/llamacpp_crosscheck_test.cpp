@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -164,6 +165,12 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
     const std::unique_ptr<const char, void (*)(const char*)> cleanup(path.c_str(), [](const char* p) { std::remove(p); });
     auto written = detail::synthesize(mc.spec, path);
     ASSERT_TRUE(written) << mc.name << ": " << written.error().to_string();
+    // BITNET_XCHECK_KEEP=DIR keeps a copy of each model there, to rerun the driver and
+    // `bitnet-mem estimate` on it by hand.
+    if (const char* keep = std::getenv("BITNET_XCHECK_KEEP"); keep != nullptr && *keep != '\0') {
+      auto kept = detail::synthesize(mc.spec, std::string(keep) + "/" + mc.name + ".gguf");
+      EXPECT_TRUE(kept) << kept.error().to_string();
+    }
     auto loader = ProductionModelLoader::open(path);
     ASSERT_TRUE(loader) << mc.name << ": " << loader.error().to_string();
     for (const Settings& s : mc.settings) {

@@ -499,3 +499,37 @@ TEST(AnalysisArchitectures, RecurrentStateWidthOverflowIsAnError) {
 
 }  // namespace
 }  // namespace bitnet::detail
+
+namespace bitnet::detail {
+namespace {
+
+// Tokens longer than libstdc++'s 15-byte small-string buffer live on the heap; each copy costs a
+// glibc malloc chunk of max(32, round_up(len + 1 + 8, 16)) bytes. Expected values by hand.
+TEST(AnalysisTokenizer, LongTokensAreCountedWithTheirMallocChunks) {
+  GgufWriter t;
+  t.add_string("general.architecture", "llama");
+  t.add_u32("llama.block_count", 1);
+  t.add_u32("llama.embedding_length", 64);
+  t.add_u32("llama.attention.head_count", 2);
+  t.add_u32("llama.context_length", 128);
+  t.add_u32("llama.feed_forward_length", 128);
+  t.add_string("tokenizer.ggml.model", "llama");
+  t.add_string_array("tokenizer.ggml.tokens", {"a", std::string(15, 'b'), std::string(16, 'c'),
+                                               std::string(24, 'd'), std::string(40, 'e')});
+  t.add_tensor("token_embd.weight", 0, {64, 5}, 64 * 5 * 4);
+  std::string h = t.header();
+  h.resize(t.file_bytes(), '\0');
+  std::vector<std::byte> bytes(h.size());
+  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+  auto f = parse_gguf(bytes);
+  ASSERT_TRUE(f) << f.error().to_string();
+  auto m = analyse_gguf(*f, {});
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(m->tokenizer.n_tokens, 5u);
+  EXPECT_EQ(m->tokenizer.n_long_tokens, 3u);
+  // 16 bytes -> 17 + 8 = 25 -> 32; 24 -> 33 -> 48; 40 -> 49 -> 64.
+  EXPECT_EQ(m->tokenizer.long_token_heap_bytes, 32u + 48u + 64u);
+}
+
+}  // namespace
+}  // namespace bitnet::detail

@@ -184,3 +184,43 @@ TEST(EstimateConfig, MoeFfnPhaseUsesTheExpertsWidthNotTheDeclaredDenseWidth) {
 
 }  // namespace
 }  // namespace bitnet
+
+namespace bitnet {
+namespace {
+
+std::uint64_t tokenizer_bytes(const ModelStructureInfo& m) {
+  MemoryAnalysisConfig c;
+  c.runtime.runtime = "llama.cpp";
+  c.suggestions = false;
+  auto r = detail::estimate_memory(m, c);
+  EXPECT_TRUE(r.has_value());
+  std::uint64_t v = 0;
+  for (const auto& p : r->system_overhead.parts)
+    if (p.name == "tokenizer") v += p.bytes;
+  return v;
+}
+
+// memory-model.md §7: a BPE vocabulary tokenizes "\n" at load and so builds unicode.cpp's
+// codepoint flags table (0x110000 codepoints x 2 bytes); SPM does not. Every token longer than
+// the small-string buffer is on the heap four times (GGUF copy, token_to_id, id_to_token, piece
+// cache).
+TEST(EstimateTokenizer, BpeCarriesTheCodepointTableAndLongTokensCostFourCopies) {
+  test::Shape s;
+  s.n_vocab = 4096;
+  s.tokenizer = "llama";
+  auto spm = test::make_model(s);
+  spm.tokenizer.n_tokens = 4096;
+  s.tokenizer = "gpt2";
+  auto bpe = test::make_model(s);
+  bpe.tokenizer.n_tokens = 4096;
+  const std::uint64_t kCodepointTable = 0x110000ull * 2;
+  EXPECT_LT(tokenizer_bytes(spm), kCodepointTable);  // 4096 short tokens: well under 2 MiB
+  EXPECT_GE(tokenizer_bytes(bpe), kCodepointTable);
+  auto spm_long = spm;
+  spm_long.tokenizer.n_long_tokens = 1000;
+  spm_long.tokenizer.long_token_heap_bytes = 1000 * 48;
+  EXPECT_EQ(tokenizer_bytes(spm_long) - tokenizer_bytes(spm), 4u * 1000 * 48);
+}
+
+}  // namespace
+}  // namespace bitnet
