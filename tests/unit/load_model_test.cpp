@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -248,6 +250,39 @@ TEST(LoadModel, ProgressIsQuietWithoutATerminal) {
   EXPECT_NE(line.find("[#####     ]"), std::string::npos) << line;
   EXPECT_NE(line.find(" 50%"), std::string::npos);
   EXPECT_NE(line.find("50/100 MiB"), std::string::npos);
+}
+
+// On a terminal (a pseudo-terminal here) the bar stays quiet for the first second, then draws
+// "\rloading  <stage> [###...] NN%  a/b MiB" and clears its line when the load finishes.
+TEST(LoadModel, ProgressDrawsOnATerminalAfterASecondAndClearsItsLine) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0) GTEST_SKIP() << "no pseudo-terminals here: " << std::strerror(errno);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const char* slave_name = ::ptsname(master);
+  ASSERT_NE(slave_name, nullptr);
+  std::FILE* tty = std::fopen(slave_name, "w");
+  ASSERT_NE(tty, nullptr);
+  ASSERT_EQ(::isatty(::fileno(tty)), 1);
+  {
+    ProgressBar bar(true, 100 * kMiB, tty);
+    bar.set_stage("reading weights");
+    bar.advance(10 * kMiB);
+    EXPECT_FALSE(bar.drawn());  // under a second: nothing yet
+    ::usleep(1100 * 1000);
+    bar.advance(40 * kMiB);
+    EXPECT_TRUE(bar.drawn());
+  }  // the destructor clears the line
+  std::fclose(tty);
+  std::string out;
+  char buf[512];
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(master);
+  EXPECT_NE(out.find("\rloading  reading weights"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 50%  50/100 MiB"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" 10%"), std::string::npos) << "drawn before a second had passed: " << out;
+  EXPECT_NE(out.rfind("\r\x1b[K"), std::string::npos) << "the line is not cleared at the end";
 }
 
 // The comparison on records with hand numbers: errors are (predicted - actual) / actual.
