@@ -1,0 +1,106 @@
+// A model of ggml's graph allocator (ggml-alloc.c: ggml_gallocr + ggml_dyn_tallocr) over a small
+// tensor graph built like ggml builds one (memory-model.md §6 "simulated"). Written from the
+// mechanism, not copied: what it reproduces is listed with each function.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace bitnet::detail::galloc {
+
+// ggml_dyn_tallocr with one chunk (the CPU and CUDA buffer types report no max size, so the
+// allocator never opens a second chunk): a free list sorted by offset whose last block is the
+// unbounded tail, best-fit over the other blocks, merging on free, sizes padded to `alignment`.
+class DynAlloc {
+ public:
+  explicit DynAlloc(std::uint64_t alignment = 32);
+  std::uint64_t alloc(std::uint64_t size);               // returns the offset
+  void free(std::uint64_t offset, std::uint64_t size);  // size as allocated (padded here again)
+  std::uint64_t max_size() const noexcept { return max_size_; }
+  std::uint64_t alignment() const noexcept { return align_; }
+  std::uint64_t pad(std::uint64_t size) const noexcept { return (size + align_ - 1) & ~(align_ - 1); }
+
+  struct Block {
+    std::uint64_t offset, size;
+    bool operator==(const Block& o) const noexcept { return offset == o.offset && size == o.size; }
+  };
+  const std::vector<Block>& blocks() const noexcept { return blocks_; }
+
+ private:
+  std::uint64_t align_;
+  std::uint64_t max_size_ = 0;
+  std::vector<Block> blocks_;
+};
+
+// What kind of operation made a tensor; only what the allocator asks of it.
+enum class Op : std::uint8_t {
+  kLeaf,     // GGML_OP_NONE: an input, a weight, a cache tensor
+  kView,     // reshape / view / permute / transpose, and SET_ROWS (a view of its destination)
+  kInplace,  // ggml_op_can_inplace: ADD, MUL, SCALE, RMS_NORM, ROPE, SOFT_MAX, UNARY, ...
+  kOther,    // everything else (MUL_MAT, GET_ROWS, CONT, GLU, FLASH_ATTN_EXT, ARGSORT, ...)
+};
+
+inline constexpr std::int32_t kNone = -1;
+
+struct Tensor {
+  std::array<std::int64_t, 4> ne{1, 1, 1, 1};
+  std::uint8_t type_size = 4;  // element bytes (f32 4, f16 2, i32 4, i64 8)
+  std::uint8_t type_id = 0;    // distinguishes types of equal size (layout comparison)
+  Op op = Op::kLeaf;
+  bool external = false;  // has a buffer already (weights, KV cache): never allocated here
+  bool input = false;     // ggml_set_input
+  bool output = false;    // ggml_set_output: never freed, never reused in place
+  std::array<std::int32_t, 4> src{kNone, kNone, kNone, kNone};
+  std::int32_t view_src = kNone;  // root of a view chain
+  // Allocator state (ggml-alloc.c hash_node).
+  std::int32_t n_children = 0;
+  std::int32_t n_views = 0;
+  bool allocated = false;
+  bool visited = false;
+  bool pinned = false;  // a graph input whose remaining uses are not counted yet (graph_sim.cpp)
+  std::uint64_t offset = 0;
+
+  std::uint64_t nbytes() const noexcept {
+    return static_cast<std::uint64_t>(ne[0] * ne[1] * ne[2] * ne[3]) * type_size;
+  }
+};
+
+// A graph under construction plus the allocator running over it in segments.
+class Graph {
+ public:
+  explicit Graph(std::uint64_t alignment = 32) : alloc_(alignment) { t_.reserve(256); }
+
+  std::int32_t add(const Tensor& t) {
+    t_.push_back(t);
+    return static_cast<std::int32_t>(t_.size() - 1);
+  }
+  Tensor& operator[](std::int32_t i) { return t_[static_cast<std::size_t>(i)]; }
+  const Tensor& operator[](std::int32_t i) const { return t_[static_cast<std::size_t>(i)]; }
+
+  // ggml_build_forward_expand: depth-first over src[0..3], appending unvisited tensors to the
+  // node list (or the leaf list for kLeaf) after their sources, and counting children and views
+  // the way ggml_gallocr_alloc_graph_impl's first pass does (pinned tensors are not counted).
+  void expand(std::int32_t t);
+  // ggml_gallocr's leaf pass, one graph input at a time in leaf order (the order ggml's
+  // depth-first walk first meets them): allocated now and never walked again.
+  void alloc_leaf(std::int32_t t);
+  // ggml_gallocr's node pass over the nodes appended since the last call.
+  void run_nodes();
+
+  DynAlloc& allocator() { return alloc_; }
+  const DynAlloc& allocator() const { return alloc_; }
+  std::size_t size() const noexcept { return t_.size(); }
+
+ private:
+  void allocate(std::int32_t t);
+  void free_tensor(std::int32_t t);
+  bool same_layout(const Tensor& a, const Tensor& b) const noexcept;
+
+  std::vector<Tensor> t_;
+  std::vector<std::int32_t> nodes_;
+  std::size_t next_node_ = 0;
+  DynAlloc alloc_;
+};
+
+}  // namespace bitnet::detail::galloc

@@ -1,0 +1,474 @@
+// The reserve graph of one ubatch (llama-graph.cpp, src/models/<arch>.cpp) as tensors for the
+// allocator model, and the compute buffer it needs (memory-model.md §6 "simulated").
+//
+// Only what the allocator can see is built: the shape and type of every tensor the graph owns,
+// which tensors are views, inputs, outputs or external (weights, caches), and the sources in the
+// order ggml walks them. Ops that provably change nothing are left out: bias adds and per-tensor
+// scales (in place on a matmul result with one child, same size), names, control vectors.
+//
+// Periodicity (the speed argument, memory-model.md §6): layers of the same class build identical
+// sub-graphs whose only link to the rest is the residual stream and the graph inputs. The
+// allocator's future after a layer boundary is a function of its free list, its high-water
+// mark, the residual's offset and the layer classes to come. The class sequence has a period P
+// (1 for uniform stacks, the SWA pattern for iSWA models); once the state after layer k equals the
+// state after layer k - P, every later boundary in step with k repeats it and the high-water mark
+// cannot grow, so the simulation jumps to the last P + 1 layers (the tail, which holds each
+// input's last use and the output rows) and runs them and the output head in full. Inputs used
+// by every layer are held ("pinned") until the tail, where their remaining uses are counted
+// exactly. Without a period (or before the state repeats) every layer is simulated.
+#include "estimate/graph_sim.h"
+
+#include <algorithm>
+#include <array>
+
+#include "estimate/estimate_internal.h"
+#include "estimate/graph_alloc.h"
+
+namespace bitnet::detail::gsim {
+namespace {
+
+using galloc::Graph;
+using galloc::kNone;
+using galloc::Op;
+using galloc::Tensor;
+using Ne = std::array<std::int64_t, 4>;
+
+struct Ty {
+  std::uint8_t id, size;
+};
+constexpr Ty kF32{0, 4}, kF16{1, 2}, kI32{2, 4}, kI64{3, 8}, kQuant{4, 1};
+
+constexpr Recipe kRecipes[] = {
+    {"llama"},
+    {"qwen2"},
+    {"qwen3", /*qk_norm=*/true},
+    {"bitnet", false, /*sub_norms=*/true},
+    {"gemma2", false, false, /*post_norms=*/true, /*embd_scale=*/true, /*q_scale=*/true,
+     /*attn_softcap=*/true, /*final_softcap=*/true, /*iswa=*/true, false, false, FfnAct::kGeglu},
+    {"gemma3", /*qk_norm=*/true, false, /*post_norms=*/true, /*embd_scale=*/true, /*q_scale=*/true,
+     false, false, /*iswa=*/true, false, false, FfnAct::kGeglu},
+    {"qwen3moe", /*qk_norm=*/true, false, false, false, false, false, false, false, /*moe=*/true,
+     /*moe_norm_w=*/true},
+};
+
+std::int64_t I(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+// Inputs of one cache (llm_graph_input_attn_kv): KV indices, mask, Hadamard rotations.
+struct CacheInputs {
+  std::int32_t k_idxs = kNone, v_idxs = kNone, mask = kNone, k_rot = kNone, v_rot = kNone;
+  std::int32_t k = kNone, v = kNone;  // the cache tensors (external)
+};
+
+class Builder {
+ public:
+  Builder(Graph& g, const Params& sp, std::uint64_t n_tok, std::uint64_t n_out)
+      : g_(g), sp_(sp), r_(*sp.recipe), n_tok_(n_tok), n_out_(n_out) {
+    Tensor w;
+    w.external = true;
+    weight_ = g_.add(w);
+  }
+
+  // --- ggml ops, shapes as ggml.c computes them --------------------------------------------
+  std::int32_t leaf_input(Ty ty, Ne ne, bool pin) {
+    Tensor t;
+    t.ne = ne;
+    t.type_size = ty.size;
+    t.type_id = ty.id;
+    t.input = true;
+    t.pinned = pin;
+    return g_.add(t);
+  }
+  std::int32_t external(Ty ty, Ne ne) {
+    Tensor t;
+    t.ne = ne;
+    t.type_size = ty.size;
+    t.type_id = ty.id;
+    t.external = true;
+    return g_.add(t);
+  }
+  std::int32_t node(Op op, Ty ty, Ne ne, std::int32_t a, std::int32_t b = kNone, std::int32_t c = kNone,
+                    std::int32_t d = kNone) {
+    Tensor t;
+    t.op = op;
+    t.ne = ne;
+    t.type_size = ty.size;
+    t.type_id = ty.id;
+    t.src = {a, b, c, d};
+    return g_.add(t);
+  }
+  Ty type_of(std::int32_t a) const { return {g_[a].type_id, g_[a].type_size}; }
+  Ne ne(std::int32_t a) const { return g_[a].ne; }
+  // A view (reshape, view, permute, transpose): shares the root's memory.
+  std::int32_t view(std::int32_t a, Ne ne) {
+    Tensor t;
+    t.op = Op::kView;
+    t.ne = ne;
+    t.type_size = g_[a].type_size;
+    t.type_id = g_[a].type_id;
+    t.src = {a, kNone, kNone, kNone};
+    t.view_src = g_[a].view_src != kNone ? g_[a].view_src : a;
+    return g_.add(t);
+  }
+  std::int32_t permute_0213(std::int32_t a) {
+    const Ne n = ne(a);
+    return view(a, {n[0], n[2], n[1], n[3]});
+  }
+  // ggml_dup_tensor-shaped ops (same type and shape as src0).
+  std::int32_t same(Op op, std::int32_t a, std::int32_t b = kNone, std::int32_t c = kNone) {
+    return node(op, type_of(a), ne(a), a, b, c);
+  }
+  std::int32_t mul_mat(std::uint64_t rows, std::int32_t b, std::int32_t a = kNone) {
+    const Ne n = ne(b);
+    return node(Op::kOther, kF32, {I(rows), n[1], n[2], n[3]}, a == kNone ? weight_ : a, b);
+  }
+  std::int32_t get_rows(std::int32_t a, std::int32_t rows) {
+    const Ne n = ne(a), r = ne(rows);
+    return node(Op::kOther, kF32, {n[0], r[0], r[1], r[2]}, a, rows);
+  }
+  std::int32_t set_rows(std::int32_t dst, std::int32_t src, std::int32_t idx) {
+    const std::int32_t v = view(dst, ne(dst));
+    Tensor& t = g_[v];
+    t.src = {dst, src, idx, kNone};
+    return v;
+  }
+  std::int32_t norm_w(std::int32_t x) {  // build_norm(LLM_NORM_RMS) with a weight
+    const std::int32_t n = same(Op::kInplace, x);
+    return same(Op::kInplace, n, weight_);
+  }
+  std::int32_t hadamard(std::int32_t x, std::int32_t rot) {  // llama_mul_mat_hadamard
+    const Ne n = ne(x);
+    const std::int64_t k = g_[rot].ne[0];
+    const std::int32_t flat = view(x, {k, n[0] * n[1] * n[2] * n[3] / k, 1, 1});
+    const std::int32_t m = node(Op::kOther, kF32, ne(flat), rot, flat);
+    return view(m, n);
+  }
+
+  // --- the graph -------------------------------------------------------------------------------
+  void make_inputs() {
+    tokens_ = leaf_input(kI32, {I(n_tok_), 1, 1, 1}, false);
+    embd_ = leaf_input(kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, false);
+    pos_ = leaf_input(kI32, {I(n_tok_), 1, 1, 1}, true);
+    const std::uint64_t ns = sp_.n_stream;
+    auto cache = [&](std::uint64_t n_kv) {
+      CacheInputs c;
+      c.k = external(kF16, {1, 1, 1, 1});
+      c.v = external(kF16, {1, 1, 1, 1});
+      c.k_idxs = leaf_input(kI64, {I(n_tok_), 1, 1, 1}, true);
+      c.v_idxs = leaf_input(kI64, {I(sp_.flash_attn ? n_tok_ : n_tok_ * sp_.n_embd_v_gqa_max), 1, 1, 1},
+                            true);
+      c.mask = leaf_input(sp_.flash_attn ? kF16 : kF32, {I(n_kv), I(n_tok_ / ns), 1, I(ns)}, true);
+      // llama-kv-cache.cpp: Hadamard rotations for quantized caches with 64-multiple heads.
+      if (sp_.type_k == CacheType::kQuant && sp_.hd_k_max % 64 == 0) {
+        std::int64_t nrot = 64;
+        do nrot *= 2; while (sp_.hd_k_max % static_cast<std::uint64_t>(nrot) == 0);
+        nrot /= 2;
+        c.k_rot = leaf_input(kF32, {nrot, nrot, 1, 1}, true);
+      }
+      if (sp_.type_v == CacheType::kQuant && sp_.hd_v_max % 64 == 0)
+        c.v_rot = leaf_input(kF32, {64, 64, 1, 1}, true);
+      return c;
+    };
+    std::uint64_t n_kv_base = 0, n_kv_swa = 0;
+    bool any_swa = false;
+    for (const Layer& L : sp_.layers) {
+      (L.swa ? n_kv_swa : n_kv_base) = L.n_kv;
+      any_swa = any_swa || L.swa;
+    }
+    base_ = cache(n_kv_base);
+    if (r_.iswa && any_swa) swa_ = cache(n_kv_swa);
+    out_ids_ = leaf_input(kI32, {I(n_out_), 1, 1, 1}, true);
+  }
+
+  // The leaf pass, in the order the depth-first walk first meets each input: the token path of
+  // the embedding select, then per cache class in the order layer 0.. use them (Hadamard of Q
+  // before the positions, V's after, then indices and mask), then the output rows.
+  void alloc_inputs() {
+    g_.alloc_leaf(tokens_);
+    g_.alloc_leaf(embd_);
+    const bool swa_first = !sp_.layers.empty() && sp_.layers[0].swa && swa_.mask != kNone;
+    const CacheInputs* order[2] = {swa_first ? &swa_ : &base_, swa_first ? &base_ : &swa_};
+    bool pos_done = false;
+    for (const CacheInputs* c : order) {
+      if (c->mask == kNone) continue;
+      if (c->k_rot != kNone) g_.alloc_leaf(c->k_rot);
+      if (!pos_done) g_.alloc_leaf(pos_);
+      pos_done = true;
+      if (c->v_rot != kNone) g_.alloc_leaf(c->v_rot);
+      g_.alloc_leaf(c->k_idxs);
+      g_.alloc_leaf(c->v_idxs);
+      g_.alloc_leaf(c->mask);
+    }
+    g_.alloc_leaf(out_ids_);
+  }
+
+  std::int32_t prelude() {
+    std::int32_t cur = node(Op::kOther, kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, weight_, tokens_);
+    g_.expand(cur);
+    if (r_.embd_scale) cur = same(Op::kInplace, cur);
+    g_.expand(cur);
+    return cur;
+  }
+
+  // One decoder layer (llama.cpp / bitnet.cpp / qwen3.cpp / gemma2.cpp / gemma3.cpp).
+  std::int32_t layer(const Layer& L, std::int32_t inpL, bool last) {
+    const CacheInputs& c = L.swa && swa_.mask != kNone ? swa_ : base_;
+    const std::uint64_t ns = sp_.n_stream;
+    const std::int64_t nt = I(n_tok_);
+    std::int32_t inpSA = inpL;
+    std::int32_t cur = norm_w(inpL);
+    // build_qkv: separate Q, K, V matmuls (biases are in place), reshaped to heads.
+    std::int32_t Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur), {L.hd_k, L.n_head, nt, 1});
+    std::int32_t K = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_k, cur), {L.hd_k, L.n_head_kv, nt, 1});
+    std::int32_t V = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_v, cur), {L.hd_v, L.n_head_kv, nt, 1});
+    if (r_.qk_norm) Q = norm_w(Q);
+    Q = same(Op::kInplace, Q, pos_);  // rope
+    if (r_.qk_norm) K = norm_w(K);
+    K = same(Op::kInplace, K, pos_);
+    if (r_.q_scale) Q = same(Op::kInplace, Q);
+    // build_attn
+    if (c.k_rot != kNone) {
+      Q = hadamard(Q, c.k_rot);
+      K = hadamard(K, c.k_rot);
+    }
+    if (c.v_rot != kNone) V = hadamard(V, c.v_rot);
+    g_.expand(Q);
+    g_.expand(V);
+    g_.expand(K);
+    const std::int64_t gk = std::int64_t{L.n_head_kv} * L.hd_k, gv = std::int64_t{L.n_head_kv} * L.hd_v;
+    g_.expand(set_rows(c.k, view(K, {gk, nt, 1, 1}), c.k_idxs));
+    if (sp_.flash_attn) {
+      g_.expand(set_rows(c.v, view(V, {gv, nt, 1, 1}), c.v_idxs));
+    } else {
+      const std::int32_t vc = view(V, {gv, nt, 1, 1});
+      const std::int32_t vv = view(c.v, {1, 1, 1, 1});
+      g_.expand(set_rows(vv, view(vc, {1, gv * nt, 1, 1}), c.v_idxs));
+    }
+    // build_attn_mha
+    const std::int64_t nkv = I(L.n_kv), s = I(ns), tps = nt / s;
+    std::int32_t q = permute_0213(view(Q, {L.hd_k, L.n_head, tps, s}));
+    std::int32_t k = permute_0213(view(c.k, {L.hd_k, L.n_head_kv, nkv, s}));
+    if (sp_.flash_attn) {
+      std::int32_t v = permute_0213(view(c.v, {L.hd_v, L.n_head_kv, nkv, s}));
+      if (sp_.type_k == CacheType::kF32) k = node(Op::kOther, kF16, ne(k), k);  // ggml_cast
+      if (sp_.type_v == CacheType::kF32) v = node(Op::kOther, kF16, ne(v), v);
+      const Ne qn = ne(q);
+      const std::int32_t o = node(Op::kOther, kF32, {L.hd_v, qn[2], qn[1], qn[3]}, q, k, v, c.mask);
+      cur = view(o, {std::int64_t{L.hd_v} * L.n_head, nt, 1, 1});
+    } else {
+      const std::int32_t v = permute_0213(view(c.v, {nkv, L.n_head_kv, L.hd_v, s}));
+      std::int32_t kq = mul_mat(static_cast<std::uint64_t>(nkv), q, k);
+      if (r_.attn_softcap) {
+        kq = same(Op::kInplace, kq);
+        kq = same(Op::kInplace, kq);
+        kq = same(Op::kInplace, kq);
+      }
+      kq = same(Op::kInplace, kq, c.mask);  // soft_max_ext
+      const Ne qn = ne(kq);
+      const std::int32_t kqv = node(Op::kOther, kF32, {L.hd_v, qn[1], qn[2], qn[3]}, v, kq);
+      cur = node(Op::kOther, kF32, {std::int64_t{L.hd_v} * L.n_head, nt, 1, 1}, permute_0213(kqv));
+    }
+    g_.expand(cur);
+    if (c.v_rot != kNone) cur = hadamard(cur, c.v_rot);
+    if (r_.sub_norms) cur = norm_w(cur);
+    cur = mul_mat(sp_.n_embd, cur);  // wo
+    if (last) {
+      cur = get_rows(cur, out_ids_);
+      inpSA = get_rows(inpSA, out_ids_);
+    }
+    if (r_.post_norms) cur = norm_w(cur);
+    const std::int32_t ffn_inp = same(Op::kInplace, cur, inpSA);
+    cur = norm_w(ffn_inp);
+    if (L.moe) {
+      cur = moe(cur);
+    } else {
+      // build_ffn, parallel gate: up, gate, GLU(gate, up), down.
+      const std::int32_t up = mul_mat(L.n_ff, cur);
+      const std::int32_t gate = mul_mat(L.n_ff, cur);
+      cur = node(Op::kOther, kF32, ne(gate), gate, up);
+      if (r_.sub_norms) cur = norm_w(cur);
+      cur = mul_mat(sp_.n_embd, cur);
+    }
+    if (r_.post_norms) cur = norm_w(cur);
+    cur = same(Op::kInplace, cur, ffn_inp);
+    g_.expand(cur);
+    return cur;
+  }
+
+  // build_moe_ffn (softmax gating, top-k by argsort, separate up/gate/down expert tensors).
+  std::int32_t moe(std::int32_t cur) {
+    const std::int64_t nt = I(n_tok_), nu = I(sp_.n_expert_used), ne_ = I(sp_.n_embd);
+    const std::int32_t logits = mul_mat(sp_.n_expert, cur);
+    const std::int32_t probs = same(Op::kInplace, logits);  // soft_max
+    const std::int32_t sel = view(node(Op::kOther, kI32, ne(probs), probs), {nu, nt, 1, 1});  // argsort, top k
+    std::int32_t w = get_rows(view(probs, {1, I(sp_.n_expert), nt, 1}), sel);
+    if (r_.moe_norm_w) {
+      const std::int32_t w2 = view(w, {nu, nt, 1, 1});
+      std::int32_t sum = node(Op::kOther, kF32, {1, nt, 1, 1}, w2);  // sum_rows
+      sum = same(Op::kInplace, sum);                                   // clamp
+      w = view(node(Op::kInplace, kF32, ne(w2), w2, sum), {1, nu, nt, 1});  // div
+    }
+    g_.expand(w);
+    const std::int32_t x = view(cur, {ne_, 1, nt, 1});
+    const std::int32_t up = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
+    const std::int32_t gate = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
+    const std::int32_t act = node(Op::kOther, kF32, ne(gate), gate, up);
+    std::int32_t experts = node(Op::kOther, kF32, {ne_, nu, nt, 1}, weight_, act, sel);
+    experts = same(Op::kInplace, experts, w);
+    g_.expand(experts);
+    std::array<std::int32_t, 64> views{};
+    const std::int64_t n_views = std::min<std::int64_t>(nu, 64);
+    for (std::int64_t i = 0; i < n_views; ++i) {
+      views[static_cast<std::size_t>(i)] = view(experts, {ne_, nt, 1, 1});
+      g_.expand(views[static_cast<std::size_t>(i)]);
+    }
+    std::int32_t out = views[0];
+    for (std::int64_t i = 1; i < n_views; ++i) {
+      out = node(Op::kInplace, kF32, {ne_, nt, 1, 1}, out, views[static_cast<std::size_t>(i)]);
+      g_.expand(out);
+    }
+    if (n_views == 1) out = node(Op::kOther, kF32, {ne_, nt, 1, 1}, out);
+    return out;
+  }
+
+  void head(std::int32_t inpL) {
+    std::int32_t cur = norm_w(inpL);
+    g_[cur].output = true;  // t_embd
+    cur = mul_mat(sp_.n_vocab, cur);
+    if (r_.final_softcap) {
+      cur = same(Op::kInplace, cur);
+      cur = same(Op::kInplace, cur);
+      cur = same(Op::kInplace, cur);
+    }
+    g_[cur].output = true;  // t_logits
+    g_.expand(cur);
+  }
+
+  // The tail starts: the pinned inputs' remaining uses are all in what is built from here on.
+  void unpin() {
+    for (std::int32_t t : {pos_, base_.k_idxs, base_.v_idxs, base_.mask, base_.k_rot, base_.v_rot,
+                           swa_.k_idxs, swa_.v_idxs, swa_.mask, swa_.k_rot, swa_.v_rot, out_ids_}) {
+      if (t == kNone) continue;
+      g_[t].pinned = false;
+      g_[t].n_children = 0;
+    }
+  }
+
+ private:
+  Graph& g_;
+  const Params& sp_;
+  const Recipe& r_;
+  std::uint64_t n_tok_, n_out_;
+  std::int32_t weight_ = kNone, tokens_ = kNone, embd_ = kNone, pos_ = kNone, out_ids_ = kNone;
+  CacheInputs base_, swa_;
+};
+
+struct State {
+  std::vector<galloc::DynAlloc::Block> blocks;
+  std::uint64_t max_size = 0, resid = 0;
+  bool operator==(const State& o) const noexcept {
+    return max_size == o.max_size && resid == o.resid && blocks == o.blocks;
+  }
+};
+
+// Smallest period of the layer classes over layers [0, n-1) (the last layer is in the tail
+// anyway); 0 when none up to 8.
+std::size_t class_period(const std::vector<Layer>& L) {
+  const std::size_t n = L.size() > 0 ? L.size() - 1 : 0;
+  for (std::size_t p = 1; p <= 8 && p < n; ++p) {
+    bool ok = true;
+    for (std::size_t i = 0; i + p < n && ok; ++i) ok = L[i] == L[i + p];
+    if (ok) return p;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const Recipe* find_recipe(std::string_view arch) noexcept {
+  for (const Recipe& r : kRecipes)
+    if (r.arch == arch) return &r;
+  return nullptr;
+}
+
+std::uint64_t simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs) {
+  Graph g(32);  // ggml-cpu TENSOR_ALIGNMENT
+  Builder b(g, sp, n_tokens, n_outputs);
+  b.make_inputs();
+  b.alloc_inputs();
+  std::int32_t inpL = b.prelude();
+  g.run_nodes();
+
+  const std::size_t n = sp.layers.size();
+  const std::size_t P = class_period(sp.layers);
+  // Tail: the last P + 1 layers (all layers without a period).
+  const std::size_t tail = P == 0 || n <= 2 * P + 2 ? 0 : n - 1 - P;
+  std::vector<State> hist;
+  std::size_t il = 0;
+  for (; il < tail; ++il) {
+    inpL = b.layer(sp.layers[il], inpL, false);
+    g.run_nodes();
+    hist.push_back({g.allocator().blocks(), g.allocator().max_size(), g[inpL].offset});
+    // Layers il + 1 .. tail - 1 repeat in steps of P from a state that has already repeated.
+    if (il >= P && hist[il] == hist[il - P] && (tail - 1 - il) % P == 0) {
+      il = tail;
+      break;
+    }
+  }
+  b.unpin();
+  for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
+  b.head(inpL);
+  g.run_nodes();
+  return g.allocator().max_size();
+}
+
+std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
+  const ModelStructureInfo& m = *p.m;
+  const Recipe* r = find_recipe(m.architecture);
+  if (r == nullptr || m.n_layer == 0 || m.mla || m.recurrent) return std::nullopt;
+  if (r->moe && (m.n_expert_used == 0 || m.n_expert_used > 64 || m.n_ff_exp == 0)) return std::nullopt;
+  Params sp;
+  sp.recipe = r;
+  sp.n_embd = m.n_embd;
+  sp.n_vocab = m.n_vocab;
+  sp.n_seq = p.rc.n_seq;
+  sp.n_stream = p.n_stream;
+  sp.flash_attn = p.rc.flash_attn;
+  auto ctype = [](Precision t) {
+    switch (t) {
+      case Precision::kF16: return CacheType::kF16;
+      case Precision::kF32: return CacheType::kF32;
+      default: return CacheType::kQuant;
+    }
+  };
+  sp.n_expert = m.n_expert;
+  sp.n_expert_used = m.n_expert_used;
+  sp.n_ff_exp = m.n_ff_exp;
+  sp.type_k = ctype(p.rc.type_k);
+  sp.type_v = ctype(p.rc.type_v);
+  sp.layers.reserve(m.n_layer);
+  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+    const LayerInfo L = layer_at(m, il);
+    if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return std::nullopt;
+    Layer s;
+    s.n_head = L.n_head;
+    s.n_head_kv = L.n_head_kv;
+    s.hd_k = L.head_dim_k;
+    s.hd_v = L.head_dim_v;
+    s.n_ff = L.n_ff;
+    s.n_kv = attn_cells(p, L);
+    s.swa = L.is_swa;
+    s.moe = L.is_moe;
+    sp.layers.push_back(s);
+    sp.n_embd_v_gqa_max = std::max<std::uint64_t>(sp.n_embd_v_gqa_max, std::uint64_t{L.n_head_kv} * L.head_dim_v);
+    sp.hd_k_max = std::max(sp.hd_k_max, L.head_dim_k);
+    sp.hd_v_max = std::max(sp.hd_v_max, L.head_dim_v);
+  }
+  // graph_reserve rounds the token count up to a multiple of n_seq.
+  const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
+  const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
+  const std::uint64_t pp = simulate_graph(sp, n_tok, p.n_outputs);
+  const std::uint64_t tg = simulate_graph(sp, ns, ns);
+  return std::max(pp, tg);
+}
+
+}  // namespace bitnet::detail::gsim
