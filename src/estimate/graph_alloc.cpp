@@ -19,7 +19,13 @@ namespace bitnet::detail::galloc {
 
 DynAlloc::DynAlloc(std::uint64_t alignment) : align_(alignment) {
   blocks_.reserve(32);
+  reset();
+}
+
+void DynAlloc::reset() {
+  blocks_.clear();
   blocks_.push_back({0, std::numeric_limits<std::uint64_t>::max() / 2});
+  max_size_ = 0;
 }
 
 std::uint64_t DynAlloc::alloc(std::uint64_t size) {

@@ -20,6 +20,7 @@ class DynAlloc {
   std::uint64_t max_size() const noexcept { return max_size_; }
   std::uint64_t alignment() const noexcept { return align_; }
   std::uint64_t pad(std::uint64_t size) const noexcept { return (size + align_ - 1) & ~(align_ - 1); }
+  void reset();  // empty, keeping the storage
 
   struct Block {
     std::uint64_t offset, size;
@@ -69,12 +70,30 @@ struct Tensor {
 // A graph under construction plus the allocator running over it in segments.
 class Graph {
  public:
-  explicit Graph(std::uint64_t alignment = 32) : alloc_(alignment) { t_.reserve(256); }
+  explicit Graph(std::uint64_t alignment = 32) : alloc_(alignment) {
+    t_.reserve(512);
+    nodes_.reserve(512);
+  }
+  void reset() {  // an empty graph and allocator, keeping the storage
+    t_.clear();
+    nodes_.clear();
+    next_node_ = 0;
+    own_bytes_ = own_count_ = 0;
+    alloc_.reset();
+  }
 
   std::int32_t add(const Tensor& t) {
     t_.push_back(t);
+    if (!t.external && t.op != Op::kView) {  // what the allocator could be asked for
+      own_bytes_ += t.nbytes();
+      ++own_count_;
+    }
     return static_cast<std::int32_t>(t_.size() - 1);
   }
+  // Bytes and count of the tensors built so far that are neither views nor external: the
+  // allocator never holds more than their padded sum.
+  std::uint64_t own_bytes() const noexcept { return own_bytes_; }
+  std::uint64_t own_count() const noexcept { return own_count_; }
   Tensor& operator[](std::int32_t i) { return t_[static_cast<std::size_t>(i)]; }
   const Tensor& operator[](std::int32_t i) const { return t_[static_cast<std::size_t>(i)]; }
 
@@ -100,6 +119,7 @@ class Graph {
   std::vector<Tensor> t_;
   std::vector<std::int32_t> nodes_;
   std::size_t next_node_ = 0;
+  std::uint64_t own_bytes_ = 0, own_count_ = 0;
   DynAlloc alloc_;
 };
 

@@ -7,15 +7,16 @@
 // scales (in place on a matmul result with one child, same size), names, control vectors.
 //
 // Periodicity (the speed argument, memory-model.md §6): layers of the same class build identical
-// sub-graphs whose only link to the rest is the residual stream and the graph inputs. The
+// sub-graphs whose only links to the rest are the residual stream and the graph inputs. The
 // allocator's future after a layer boundary is a function of its free list, its high-water
 // mark, the residual's offset and the layer classes to come. The class sequence has a period P
 // (1 for uniform stacks, the SWA pattern for iSWA models); once the state after layer k equals the
 // state after layer k - P, every later boundary in step with k repeats it and the high-water mark
-// cannot grow, so the simulation jumps to the last P + 1 layers (the tail, which holds each
-// input's last use and the output rows) and runs them and the output head in full. Inputs used
-// by every layer are held ("pinned") until the tail, where their remaining uses are counted
-// exactly. Without a period (or before the state repeats) every layer is simulated.
+// cannot grow, so the simulation jumps to the tail: the last P layers (P + 1 when the last layer
+// breaks the period), which hold every input's last use and the output rows, run in full with the
+// output head. Inputs used across layers are held ("pinned") until the tail, where their
+// remaining uses are counted exactly. Without a period, or before the state repeats, every layer
+// is simulated. A uniform stack thus costs three layers per graph whatever its depth.
 #include "estimate/graph_sim.h"
 
 #include <algorithm>
@@ -362,11 +363,25 @@ class Builder {
   CacheInputs base_, swa_;
 };
 
+// The allocator's state at a layer boundary (free list, high-water mark, residual offset); free
+// lists longer than kMaxBlocks are not compared (the run then simply goes on layer by layer).
+constexpr std::size_t kMaxBlocks = 14;
 struct State {
-  std::vector<galloc::DynAlloc::Block> blocks;
+  std::array<galloc::DynAlloc::Block, kMaxBlocks> blocks{};
+  std::size_t n = 0;
   std::uint64_t max_size = 0, resid = 0;
+  bool valid = false;
+  void capture(const galloc::DynAlloc& a, std::uint64_t residual) {
+    valid = a.blocks().size() <= kMaxBlocks;
+    if (!valid) return;
+    n = a.blocks().size();
+    std::copy(a.blocks().begin(), a.blocks().end(), blocks.begin());
+    max_size = a.max_size();
+    resid = residual;
+  }
   bool operator==(const State& o) const noexcept {
-    return max_size == o.max_size && resid == o.resid && blocks == o.blocks;
+    return valid && o.valid && n == o.n && max_size == o.max_size && resid == o.resid &&
+           std::equal(blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(n), o.blocks.begin());
   }
 };
 
@@ -390,8 +405,9 @@ const Recipe* find_recipe(std::string_view arch) noexcept {
   return nullptr;
 }
 
-std::uint64_t simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs) {
-  Graph g(32);  // ggml-cpu TENSOR_ALIGNMENT
+GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs) {
+  thread_local Graph g(32);  // ggml-cpu TENSOR_ALIGNMENT; storage reused across estimates
+  g.reset();
   Builder b(g, sp, n_tokens, n_outputs);
   b.make_inputs();
   b.alloc_inputs();
@@ -400,16 +416,29 @@ std::uint64_t simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint
 
   const std::size_t n = sp.layers.size();
   const std::size_t P = class_period(sp.layers);
-  // Tail: the last P + 1 layers (all layers without a period).
-  const std::size_t tail = P == 0 || n <= 2 * P + 2 ? 0 : n - 1 - P;
-  std::vector<State> hist;
+  // Tail: the last P layers hold every class's last use when the last layer continues the
+  // period; otherwise one more. Without a period, or a stack too short to gain, all layers.
+  std::size_t tail = 0;
+  if (P > 0 && n > 2 * P + 2) tail = sp.layers[n - 1] == sp.layers[n - 1 - P] ? n - P : n - 1 - P;
+  std::array<State, 9> ring;  // the states after the last P + 1 prefix layers (P <= 8)
+  std::array<std::uint64_t, 8> cls_bytes{}, cls_count{};  // own tensors of a layer, per class
+  std::uint64_t skipped_bytes = 0, skipped_count = 0;
   std::size_t il = 0;
   for (; il < tail; ++il) {
+    const std::uint64_t b0 = g.own_bytes(), c0 = g.own_count();
     inpL = b.layer(sp.layers[il], inpL, false);
     g.run_nodes();
-    hist.push_back({g.allocator().blocks(), g.allocator().max_size(), g[inpL].offset});
-    // Layers il + 1 .. tail - 1 repeat in steps of P from a state that has already repeated.
-    if (il >= P && hist[il] == hist[il - P] && (tail - 1 - il) % P == 0) {
+    cls_bytes[il % P] = g.own_bytes() - b0;
+    cls_count[il % P] = g.own_count() - c0;
+    State& cur = ring[il % (P + 1)];
+    cur.capture(g.allocator(), g[inpL].offset);
+    // The state after layer il equals the one P layers earlier: every later boundary in step
+    // with il repeats it, so the layers up to tail - 1 change nothing once tail - 1 is in step.
+    if (il >= P && cur == ring[(il - P) % (P + 1)] && (tail - 1 - il) % P == 0) {
+      for (std::size_t j = il + 1; j < tail; ++j) {
+        skipped_bytes += cls_bytes[j % P];
+        skipped_count += cls_count[j % P];
+      }
       il = tail;
       break;
     }
@@ -418,7 +447,7 @@ std::uint64_t simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint
   for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
   b.head(inpL);
   g.run_nodes();
-  return g.allocator().max_size();
+  return {g.allocator().max_size(), g.own_bytes() + skipped_bytes, g.own_count() + skipped_count};
 }
 
 std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
@@ -426,7 +455,9 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   const Recipe* r = find_recipe(m.architecture);
   if (r == nullptr || m.n_layer == 0 || m.mla || m.recurrent) return std::nullopt;
   if (r->moe && (m.n_expert_used == 0 || m.n_expert_used > 64 || m.n_ff_exp == 0)) return std::nullopt;
-  Params sp;
+  thread_local Params sp;  // storage reused across estimates; every field is set below
+  sp.n_embd_v_gqa_max = 0;
+  sp.hd_k_max = sp.hd_v_max = 0;
   sp.recipe = r;
   sp.n_embd = m.n_embd;
   sp.n_vocab = m.n_vocab;
@@ -445,11 +476,13 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   sp.n_ff_exp = m.n_ff_exp;
   sp.type_k = ctype(p.rc.type_k);
   sp.type_v = ctype(p.rc.type_v);
-  sp.layers.reserve(m.n_layer);
+  sp.layers.resize(m.n_layer);
+  const bool per_layer = m.layers.size() >= m.n_layer;
+  const LayerInfo uniform = per_layer ? LayerInfo{} : layer_at(m, 0);
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-    const LayerInfo L = layer_at(m, il);
+    const LayerInfo& L = per_layer ? m.layers[il] : uniform;
     if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return std::nullopt;
-    Layer s;
+    Layer& s = sp.layers[il];
     s.n_head = L.n_head;
     s.n_head_kv = L.n_head_kv;
     s.hd_k = L.head_dim_k;
@@ -458,7 +491,6 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
     s.n_kv = attn_cells(p, L);
     s.swa = L.is_swa;
     s.moe = L.is_moe;
-    sp.layers.push_back(s);
     sp.n_embd_v_gqa_max = std::max<std::uint64_t>(sp.n_embd_v_gqa_max, std::uint64_t{L.n_head_kv} * L.head_dim_v);
     sp.hd_k_max = std::max(sp.hd_k_max, L.head_dim_k);
     sp.hd_v_max = std::max(sp.hd_v_max, L.head_dim_v);
@@ -466,9 +498,22 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   // graph_reserve rounds the token count up to a multiple of n_seq.
   const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
   const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
-  const std::uint64_t pp = simulate_graph(sp, n_tok, p.n_outputs);
-  const std::uint64_t tg = simulate_graph(sp, ns, ns);
-  return std::max(pp, tg);
+  const GraphResult pp = simulate_graph(sp, n_tok, p.n_outputs);
+  if (n_tok == ns && p.n_outputs == ns) return pp.max_size;  // the tg graph is this graph
+  // The tg graph has the pp graph's tensors with n_seq tokens and rows instead of n_tok and n_out,
+  // so each is at most r = n_seq / min(n_tok, n_out) times its pp size (all scale linearly, but
+  // the constant Hadamard inputs), and the allocator never holds more than the padded sum of all
+  // tensors. When that bound cannot reach the pp buffer, the tg graph cannot enlarge it.
+  const std::uint64_t r_den = std::max<std::uint64_t>(1, std::min(n_tok, p.n_outputs));
+  const std::uint64_t hd = sp.hd_k_max;  // Hadamard inputs: nrot <= head size, two caches at most
+  const std::uint64_t rot = sp.type_k == CacheType::kQuant || sp.type_v == CacheType::kQuant
+                                ? std::uint64_t{4} * (hd * hd + 64 * 64) * 2 : 0;
+  const B bound = B(pp.own_bytes) * B(ns) + B(r_den - 1);  // ceil(own_bytes * r)
+  if (!bound.overflow()) {
+    const B tg_bound = B(bound.value() / r_den) + B(31) * B(pp.own_count) + B(rot);
+    if (!tg_bound.overflow() && tg_bound.value() <= pp.max_size) return pp.max_size;
+  }
+  return std::max(pp.max_size, simulate_graph(sp, ns, ns).max_size);
 }
 
 }  // namespace bitnet::detail::gsim

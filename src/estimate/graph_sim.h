@@ -62,9 +62,13 @@ struct Params {
   std::vector<Layer> layers;
 };
 
-// The peak offset of ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs
-// logits rows (the buffer that graph alone needs).
-std::uint64_t simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);
+struct GraphResult {
+  std::uint64_t max_size = 0;    // the peak offset ggml_gallocr reaches: the buffer this graph needs
+  std::uint64_t own_bytes = 0;   // sum of the sizes of every non-view, non-external tensor of the
+  std::uint64_t own_count = 0;   // whole graph (skipped layers included), and their number
+};
+// ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs logits rows.
+GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);
 
 // llama-context.cpp sched_reserve on the CPU: the pp graph (n_ubatch tokens, n_outputs rows), the
 // tg graph (n_seq tokens and rows), the pp graph again; the buffer only grows, so its size is the
