@@ -419,10 +419,10 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   // Tail: the last P layers hold every class's last use when the last layer continues the
   // period; otherwise one more. Without a period, or a stack too short to gain, all layers.
   std::size_t tail = 0;
-  if (P > 0 && n > 2 * P + 2) tail = sp.layers[n - 1] == sp.layers[n - 1 - P] ? n - P : n - 1 - P;
+  if (P > 0 && n > 2 * P + 2 && !sp.every_layer) tail = sp.layers[n - 1] == sp.layers[n - 1 - P] ? n - P : n - 1 - P;
   std::array<State, 9> ring;  // the states after the last P + 1 prefix layers (P <= 8)
   std::array<std::uint64_t, 8> cls_bytes{}, cls_count{};  // own tensors of a layer, per class
-  std::uint64_t skipped_bytes = 0, skipped_count = 0;
+  std::uint64_t skipped_bytes = 0, skipped_count = 0, skipped_layers = 0;
   std::size_t il = 0;
   for (; il < tail; ++il) {
     const std::uint64_t b0 = g.own_bytes(), c0 = g.own_count();
@@ -438,6 +438,7 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
       for (std::size_t j = il + 1; j < tail; ++j) {
         skipped_bytes += cls_bytes[j % P];
         skipped_count += cls_count[j % P];
+        ++skipped_layers;
       }
       il = tail;
       break;
@@ -447,7 +448,8 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
   b.head(inpL);
   g.run_nodes();
-  return {g.allocator().max_size(), g.own_bytes() + skipped_bytes, g.own_count() + skipped_count};
+  return {g.allocator().max_size(), g.own_bytes() + skipped_bytes, g.own_count() + skipped_count,
+          n - skipped_layers};
 }
 
 std::optional<std::uint64_t> simulate_reserve(const Plan& p) {

@@ -60,12 +60,14 @@ struct Params {
   bool flash_attn = false;
   CacheType type_k = CacheType::kF16, type_v = CacheType::kF16;
   std::vector<Layer> layers;
+  bool every_layer = false;  // simulate every layer (no periodicity jump): tests compare the two
 };
 
 struct GraphResult {
   std::uint64_t max_size = 0;    // the peak offset ggml_gallocr reaches: the buffer this graph needs
   std::uint64_t own_bytes = 0;   // sum of the sizes of every non-view, non-external tensor of the
   std::uint64_t own_count = 0;   // whole graph (skipped layers included), and their number
+  std::uint64_t layers_run = 0;  // layers actually simulated (the rest repeated a state)
 };
 // ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs logits rows.
 GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);
