@@ -7,7 +7,8 @@
 //    not an output, has the same type and shape (own tensors are always contiguous) and exactly
 //    one child and no views; the source's surplus beyond the node's size is freed;
 //  - a view (including the destination view SET_ROWS returns) is never allocated and never
-//    counts as owned, so nothing is ever done in place of a view;
+//    counts as owned, so nothing is ever done in place of a view; its root lives until the
+//    view's last child has run (views are folded into their roots, Graph::expand);
 //  - outputs are never freed;
 //  - ggml_dyn_tallocr: best fit over the free blocks other than the last (ties: the later one),
 //    else the last block; frees merge with the neighbours.
@@ -80,13 +81,25 @@ void Graph::expand(std::int32_t root) {
   if (t.visited) return;
   t.visited = true;
   for (std::int32_t s : t.src)
-    if (s != kNone) expand(s);
-  if (t.op == Op::kLeaf) return;  // weights and caches; inputs went through alloc_leaf
+    if (s != kNone && !(*this)[s].visited) expand(s);
+  if (t.op == Op::kLeaf || t.op == Op::kView) return;  // inputs went through alloc_leaf
   nodes_.push_back(root);
-  // ggml_gallocr_alloc_graph_impl, first pass: views and children.
-  if (t.view_src != kNone && !(*this)[t.view_src].pinned) ++(*this)[t.view_src].n_views;
-  for (std::int32_t s : t.src)
-    if (s != kNone && !(*this)[s].pinned) ++(*this)[s].n_children;
+  if (t.view_src == kNone && !t.external) {
+    own_bytes_ += t.nbytes();
+    ++own_count_;
+  }
+  // ggml_gallocr_alloc_graph_impl, first pass: children (through views: their roots).
+  for (std::size_t k = 0; k < 4; ++k) {
+    std::int32_t s = t.src[k];
+    if (s == kNone) continue;
+    if ((*this)[s].op == Op::kView) {
+      s = (*this)[s].view_src;
+      t.via_view = static_cast<std::uint8_t>(t.via_view | (1u << k));
+    }
+    t.rsrc[k] = s;
+    Tensor& p = (*this)[s];
+    if (!p.pinned) ++p.n_children;
+  }
 }
 
 bool Graph::same_layout(const Tensor& a, const Tensor& b) const noexcept {
@@ -98,11 +111,12 @@ void Graph::allocate(std::int32_t i) {
   if (t.external || t.allocated || t.view_src != kNone) return;
   t.allocated = true;
   if (t.op == Op::kInplace) {
-    for (std::int32_t s : t.src) {
-      if (s == kNone) continue;
+    for (std::size_t k = 0; k < 4; ++k) {
+      const std::int32_t s = t.src[k];
+      if (s == kNone || (t.via_view >> k & 1u) != 0) continue;  // a view is never owned
       Tensor& p = (*this)[s];
       if (!p.allocated || p.pinned || p.output || !same_layout(t, p)) continue;
-      if (p.n_children == 1 && p.n_views == 0) {
+      if (p.n_children == 1) {
         t.offset = p.offset;
         p.allocated = false;  // the node owns the memory now
         const std::uint64_t ps = alloc_.pad(p.nbytes()), ns = alloc_.pad(t.nbytes());
@@ -123,27 +137,24 @@ void Graph::free_tensor(std::int32_t i) {
 
 void Graph::alloc_leaf(std::int32_t t) {
   (*this)[t].visited = true;
+  own_bytes_ += (*this)[t].nbytes();
+  ++own_count_;
   allocate(t);
 }
 
 void Graph::run_nodes() {
   for (; next_node_ < nodes_.size(); ++next_node_) {
     const std::int32_t n = nodes_[next_node_];
-    for (std::int32_t s : (*this)[n].src)
-      if (s != kNone) allocate(s);
+    // Sources that still need memory (leaves only: graph inputs went through alloc_leaf, and
+    // nodes precede their children).
+    for (std::int32_t s : (*this)[n].rsrc)
+      if (s != kNone && (*this)[s].op == Op::kLeaf) allocate(s);
     allocate(n);
-    for (std::int32_t s : (*this)[n].src) {
+    for (std::int32_t s : (*this)[n].rsrc) {
       if (s == kNone) continue;
       Tensor& p = (*this)[s];
       if (p.pinned) continue;
-      if (--p.n_children != 0 || p.n_views != 0) continue;
-      if (p.view_src != kNone) {
-        Tensor& root = (*this)[p.view_src];
-        if (root.pinned) continue;
-        if (--root.n_views == 0 && root.n_children == 0 && root.allocated) free_tensor(p.view_src);
-      } else if (p.allocated) {
-        free_tensor(s);
-      }
+      if (--p.n_children == 0 && p.allocated) free_tensor(s);
     }
   }
 }

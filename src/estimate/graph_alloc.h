@@ -37,9 +37,10 @@ class DynAlloc {
 // What kind of operation made a tensor; only what the allocator asks of it.
 enum class Op : std::uint8_t {
   kLeaf,     // GGML_OP_NONE: an input, a weight, a cache tensor
-  kView,     // reshape / view / permute / transpose, and SET_ROWS (a view of its destination)
+  kView,     // reshape / view / permute / transpose: no computation, the root's memory
   kInplace,  // ggml_op_can_inplace: ADD, MUL, SCALE, RMS_NORM, ROPE, SOFT_MAX, UNARY, ...
-  kOther,    // everything else (MUL_MAT, GET_ROWS, CONT, GLU, FLASH_ATTN_EXT, ARGSORT, ...)
+  kOther,    // everything else (MUL_MAT, GET_ROWS, CONT, GLU, FLASH_ATTN_EXT, ARGSORT, SET_ROWS
+             // (which computes into a view of its destination: view_src set, never allocated))
 };
 
 inline constexpr std::int32_t kNone = -1;
@@ -54,9 +55,13 @@ struct Tensor {
   bool output = false;    // ggml_set_output: never freed, never reused in place
   std::array<std::int32_t, 4> src{kNone, kNone, kNone, kNone};
   std::int32_t view_src = kNone;  // root of a view chain
-  // Allocator state (ggml-alloc.c hash_node).
+  // Set when the node enters the graph: each source with views resolved to their root, and
+  // which sources were views (bit k: src[k]).
+  std::array<std::int32_t, 4> rsrc{kNone, kNone, kNone, kNone};
+  std::uint8_t via_view = 0;
+  // Allocator state (ggml-alloc.c hash_node). n_children counts the uses still to come by
+  // computing nodes, through views included (see Graph::expand).
   std::int32_t n_children = 0;
-  std::int32_t n_views = 0;
   bool allocated = false;
   bool visited = false;
   bool pinned = false;  // a graph input whose remaining uses are not counted yet (graph_sim.cpp)
@@ -82,24 +87,34 @@ class Graph {
     alloc_.reset();
   }
 
-  std::int32_t add(const Tensor& t) {
-    t_.push_back(t);
-    if (!t.external && t.op != Op::kView) {  // what the allocator could be asked for
-      own_bytes_ += t.nbytes();
-      ++own_count_;
-    }
+  // A new tensor made in place (the graph builder's hot path).
+  std::int32_t make(Op op, std::uint8_t type_size, std::uint8_t type_id, const std::array<std::int64_t, 4>& ne) {
+    Tensor& t = t_.emplace_back();
+    t.op = op;
+    t.type_size = type_size;
+    t.type_id = type_id;
+    t.ne = ne;
     return static_cast<std::int32_t>(t_.size() - 1);
   }
-  // Bytes and count of the tensors built so far that are neither views nor external: the
-  // allocator never holds more than their padded sum.
+  std::int32_t add(const Tensor& t) {
+    t_.push_back(t);
+    return static_cast<std::int32_t>(t_.size() - 1);
+  }
+  // Bytes and count of the graph's tensors that need memory here (inputs and computing nodes
+  // that are neither views nor external): the allocator never holds more than their padded sum.
   std::uint64_t own_bytes() const noexcept { return own_bytes_; }
   std::uint64_t own_count() const noexcept { return own_count_; }
   Tensor& operator[](std::int32_t i) { return t_[static_cast<std::size_t>(i)]; }
   const Tensor& operator[](std::int32_t i) const { return t_[static_cast<std::size_t>(i)]; }
 
   // ggml_build_forward_expand: depth-first over src[0..3], appending unvisited tensors to the
-  // node list (or the leaf list for kLeaf) after their sources, and counting children and views
-  // the way ggml_gallocr_alloc_graph_impl's first pass does (pinned tensors are not counted).
+  // node list after their sources, and counting children the way ggml_gallocr_alloc_graph_impl's
+  // first pass does (pinned tensors are not counted). Views are folded into their root: ggml
+  // frees a root when its last child and the last child of each of its views have run, and
+  // never lets anything run in place of a view; counting a view's children on the root and
+  // marking those sources gives the same frees and the same in-place decisions without walking
+  // the view nodes (every view the graph builder makes has a consumer, as ggml needs for the
+  // root ever to be freed).
   void expand(std::int32_t t);
   // ggml_gallocr's leaf pass, one graph input at a time in leaf order (the order ggml's
   // depth-first walk first meets them): allocated now and never walked again.

@@ -54,95 +54,77 @@ constexpr Recipe kRecipes[] = {
 
 std::int64_t I(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
+// A tensor as the builder passes it around: an allocatable tensor of the graph, or a view of
+// one (reshape, view, permute, transpose), which ggml-alloc never allocates and never lets
+// anything run in place of. Views are not graph tensors here: a source that is a view names its
+// root and is marked as a view (Graph::expand folds views into their roots the same way).
+struct Ref {
+  std::int32_t id = kNone;  // the tensor, or the view's root
+  Ne ne{1, 1, 1, 1};
+  Ty ty{0, 4};
+  bool view = false;
+};
+
 // Inputs of one cache (llm_graph_input_attn_kv): KV indices, mask, Hadamard rotations.
 struct CacheInputs {
-  std::int32_t k_idxs = kNone, v_idxs = kNone, mask = kNone, k_rot = kNone, v_rot = kNone;
-  std::int32_t k = kNone, v = kNone;  // the cache tensors (external)
+  Ref k_idxs, v_idxs, mask, k_rot, v_rot;
+  Ref k, v;  // the cache tensors (external)
 };
 
 class Builder {
  public:
   Builder(Graph& g, const Params& sp, std::uint64_t n_tok, std::uint64_t n_out)
       : g_(g), sp_(sp), r_(*sp.recipe), n_tok_(n_tok), n_out_(n_out) {
-    Tensor w;
-    w.external = true;
-    weight_ = g_.add(w);
+    weight_ = external(kF32, {1, 1, 1, 1});
   }
 
   // --- ggml ops, shapes as ggml.c computes them --------------------------------------------
-  std::int32_t leaf_input(Ty ty, Ne ne, bool pin) {
-    Tensor t;
-    t.ne = ne;
-    t.type_size = ty.size;
-    t.type_id = ty.id;
-    t.input = true;
-    t.pinned = pin;
-    return g_.add(t);
+  Ref leaf_input(Ty ty, const Ne& ne, bool pin) {
+    const std::int32_t i = g_.make(Op::kLeaf, ty.size, ty.id, ne);
+    g_[i].input = true;
+    g_[i].pinned = pin;
+    return {i, ne, ty, false};
   }
-  std::int32_t external(Ty ty, Ne ne) {
-    Tensor t;
-    t.ne = ne;
-    t.type_size = ty.size;
-    t.type_id = ty.id;
-    t.external = true;
-    return g_.add(t);
+  Ref external(Ty ty, const Ne& ne) {
+    const std::int32_t i = g_.make(Op::kLeaf, ty.size, ty.id, ne);
+    g_[i].external = true;
+    return {i, ne, ty, false};
   }
-  std::int32_t node(Op op, Ty ty, Ne ne, std::int32_t a, std::int32_t b = kNone, std::int32_t c = kNone,
-                    std::int32_t d = kNone) {
-    Tensor t;
-    t.op = op;
-    t.ne = ne;
-    t.type_size = ty.size;
-    t.type_id = ty.id;
-    t.src = {a, b, c, d};
-    return g_.add(t);
+  Ref node(Op op, Ty ty, const Ne& ne, const Ref& a, const Ref& b = {}, const Ref& c = {},
+           const Ref& d = {}) {
+    const std::int32_t i = g_.make(op, ty.size, ty.id, ne);
+    Tensor& t = g_[i];
+    t.src = {a.id, b.id, c.id, d.id};
+    t.via_view = static_cast<std::uint8_t>((a.view ? 1u : 0u) | (b.view ? 2u : 0u) | (c.view ? 4u : 0u) |
+                                           (d.view ? 8u : 0u));
+    return {i, ne, ty, false};
   }
-  Ty type_of(std::int32_t a) const { return {g_[a].type_id, g_[a].type_size}; }
-  Ne ne(std::int32_t a) const { return g_[a].ne; }
-  // A view (reshape, view, permute, transpose): shares the root's memory.
-  std::int32_t view(std::int32_t a, Ne ne) {
-    Tensor t;
-    t.op = Op::kView;
-    t.ne = ne;
-    t.type_size = g_[a].type_size;
-    t.type_id = g_[a].type_id;
-    t.src = {a, kNone, kNone, kNone};
-    t.view_src = g_[a].view_src != kNone ? g_[a].view_src : a;
-    return g_.add(t);
-  }
-  std::int32_t permute_0213(std::int32_t a) {
-    const Ne n = ne(a);
-    return view(a, {n[0], n[2], n[1], n[3]});
-  }
+  static Ref view(const Ref& a, const Ne& ne) { return {a.id, ne, a.ty, true}; }
+  static Ref permute_0213(const Ref& a) { return view(a, {a.ne[0], a.ne[2], a.ne[1], a.ne[3]}); }
   // ggml_dup_tensor-shaped ops (same type and shape as src0).
-  std::int32_t same(Op op, std::int32_t a, std::int32_t b = kNone, std::int32_t c = kNone) {
-    return node(op, type_of(a), ne(a), a, b, c);
+  Ref same(Op op, const Ref& a, const Ref& b = {}, const Ref& c = {}) { return node(op, a.ty, a.ne, a, b, c); }
+  Ref mul_mat(std::uint64_t rows, const Ref& b) { return mul_mat(rows, b, weight_); }
+  Ref mul_mat(std::uint64_t rows, const Ref& b, const Ref& a) {
+    return node(Op::kOther, kF32, {I(rows), b.ne[1], b.ne[2], b.ne[3]}, a, b);
   }
-  std::int32_t mul_mat(std::uint64_t rows, std::int32_t b, std::int32_t a = kNone) {
-    const Ne n = ne(b);
-    return node(Op::kOther, kF32, {I(rows), n[1], n[2], n[3]}, a == kNone ? weight_ : a, b);
+  Ref get_rows(const Ref& a, const Ref& rows) {
+    return node(Op::kOther, kF32, {a.ne[0], rows.ne[0], rows.ne[1], rows.ne[2]}, a, rows);
   }
-  std::int32_t get_rows(std::int32_t a, std::int32_t rows) {
-    const Ne n = ne(a), r = ne(rows);
-    return node(Op::kOther, kF32, {n[0], r[0], r[1], r[2]}, a, rows);
+  // SET_ROWS computes into a view of its destination (a cache): a consumer, never allocated.
+  Ref set_rows(const Ref& dst, const Ref& src, const Ref& idx) {
+    const Ref r = node(Op::kOther, dst.ty, dst.ne, src, idx, dst);
+    g_[r.id].view_src = dst.id;
+    return r;
   }
-  std::int32_t set_rows(std::int32_t dst, std::int32_t src, std::int32_t idx) {
-    const std::int32_t v = view(dst, ne(dst));
-    Tensor& t = g_[v];
-    t.src = {dst, src, idx, kNone};
-    return v;
+  Ref norm_w(const Ref& x) {  // build_norm(LLM_NORM_RMS) with a weight
+    return same(Op::kInplace, same(Op::kInplace, x), weight_);
   }
-  std::int32_t norm_w(std::int32_t x) {  // build_norm(LLM_NORM_RMS) with a weight
-    const std::int32_t n = same(Op::kInplace, x);
-    return same(Op::kInplace, n, weight_);
+  Ref hadamard(const Ref& x, const Ref& rot) {  // llama_mul_mat_hadamard
+    const std::int64_t k = rot.ne[0];
+    const Ref flat = view(x, {k, x.ne[0] * x.ne[1] * x.ne[2] * x.ne[3] / k, 1, 1});
+    return view(node(Op::kOther, kF32, flat.ne, rot, flat), x.ne);
   }
-  std::int32_t hadamard(std::int32_t x, std::int32_t rot) {  // llama_mul_mat_hadamard
-    const Ne n = ne(x);
-    const std::int64_t k = g_[rot].ne[0];
-    const std::int32_t flat = view(x, {k, n[0] * n[1] * n[2] * n[3] / k, 1, 1});
-    const std::int32_t m = node(Op::kOther, kF32, ne(flat), rot, flat);
-    return view(m, n);
-  }
+  void expand(const Ref& r) { g_.expand(r.id); }
 
   // --- the graph -------------------------------------------------------------------------------
   void make_inputs() {
@@ -184,92 +166,84 @@ class Builder {
   // the embedding select, then per cache class in the order layer 0.. use them (Hadamard of Q
   // before the positions, V's after, then indices and mask), then the output rows.
   void alloc_inputs() {
-    g_.alloc_leaf(tokens_);
-    g_.alloc_leaf(embd_);
-    const bool swa_first = !sp_.layers.empty() && sp_.layers[0].swa && swa_.mask != kNone;
+    g_.alloc_leaf(tokens_.id);
+    g_.alloc_leaf(embd_.id);
+    const bool swa_first = !sp_.layers.empty() && sp_.layers[0].swa && swa_.mask.id != kNone;
     const CacheInputs* order[2] = {swa_first ? &swa_ : &base_, swa_first ? &base_ : &swa_};
     bool pos_done = false;
     for (const CacheInputs* c : order) {
-      if (c->mask == kNone) continue;
-      if (c->k_rot != kNone) g_.alloc_leaf(c->k_rot);
-      if (!pos_done) g_.alloc_leaf(pos_);
+      if (c->mask.id == kNone) continue;
+      if (c->k_rot.id != kNone) g_.alloc_leaf(c->k_rot.id);
+      if (!pos_done) g_.alloc_leaf(pos_.id);
       pos_done = true;
-      if (c->v_rot != kNone) g_.alloc_leaf(c->v_rot);
-      g_.alloc_leaf(c->k_idxs);
-      g_.alloc_leaf(c->v_idxs);
-      g_.alloc_leaf(c->mask);
+      if (c->v_rot.id != kNone) g_.alloc_leaf(c->v_rot.id);
+      g_.alloc_leaf(c->k_idxs.id);
+      g_.alloc_leaf(c->v_idxs.id);
+      g_.alloc_leaf(c->mask.id);
     }
-    g_.alloc_leaf(out_ids_);
+    g_.alloc_leaf(out_ids_.id);
   }
 
-  std::int32_t prelude() {
-    std::int32_t cur = node(Op::kOther, kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, weight_, tokens_);
-    g_.expand(cur);
+  Ref prelude() {
+    Ref cur = node(Op::kOther, kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, weight_, tokens_);
+    expand(cur);
     if (r_.embd_scale) cur = same(Op::kInplace, cur);
-    g_.expand(cur);
+    expand(cur);
     return cur;
   }
 
   // One decoder layer (llama.cpp / bitnet.cpp / qwen3.cpp / gemma2.cpp / gemma3.cpp).
-  std::int32_t layer(const Layer& L, std::int32_t inpL, bool last) {
-    const CacheInputs& c = L.swa && swa_.mask != kNone ? swa_ : base_;
+  Ref layer(const Layer& L, const Ref& inpL, bool last) {
+    const CacheInputs& c = L.swa && swa_.mask.id != kNone ? swa_ : base_;
     const std::uint64_t ns = sp_.n_stream;
     const std::int64_t nt = I(n_tok_);
-    std::int32_t inpSA = inpL;
-    std::int32_t cur = norm_w(inpL);
+    Ref inpSA = inpL;
+    Ref cur = norm_w(inpL);
     // build_qkv: separate Q, K, V matmuls (biases are in place), reshaped to heads.
-    std::int32_t Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur), {L.hd_k, L.n_head, nt, 1});
-    std::int32_t K = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_k, cur), {L.hd_k, L.n_head_kv, nt, 1});
-    std::int32_t V = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_v, cur), {L.hd_v, L.n_head_kv, nt, 1});
+    Ref Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur), {L.hd_k, L.n_head, nt, 1});
+    Ref K = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_k, cur), {L.hd_k, L.n_head_kv, nt, 1});
+    Ref V = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_v, cur), {L.hd_v, L.n_head_kv, nt, 1});
     if (r_.qk_norm) Q = norm_w(Q);
     Q = same(Op::kInplace, Q, pos_);  // rope
     if (r_.qk_norm) K = norm_w(K);
     K = same(Op::kInplace, K, pos_);
     if (r_.q_scale) Q = same(Op::kInplace, Q);
     // build_attn
-    if (c.k_rot != kNone) {
+    if (c.k_rot.id != kNone) {
       Q = hadamard(Q, c.k_rot);
       K = hadamard(K, c.k_rot);
     }
-    if (c.v_rot != kNone) V = hadamard(V, c.v_rot);
-    g_.expand(Q);
-    g_.expand(V);
-    g_.expand(K);
+    if (c.v_rot.id != kNone) V = hadamard(V, c.v_rot);
+    expand(Q);
+    expand(V);
+    expand(K);
     const std::int64_t gk = std::int64_t{L.n_head_kv} * L.hd_k, gv = std::int64_t{L.n_head_kv} * L.hd_v;
-    g_.expand(set_rows(c.k, view(K, {gk, nt, 1, 1}), c.k_idxs));
+    expand(set_rows(c.k, view(K, {gk, nt, 1, 1}), c.k_idxs));
     if (sp_.flash_attn) {
-      g_.expand(set_rows(c.v, view(V, {gv, nt, 1, 1}), c.v_idxs));
+      expand(set_rows(c.v, view(V, {gv, nt, 1, 1}), c.v_idxs));
     } else {
-      const std::int32_t vc = view(V, {gv, nt, 1, 1});
-      const std::int32_t vv = view(c.v, {1, 1, 1, 1});
-      g_.expand(set_rows(vv, view(vc, {1, gv * nt, 1, 1}), c.v_idxs));
+      expand(set_rows(view(c.v, {1, 1, 1, 1}), view(V, {1, gv * nt, 1, 1}), c.v_idxs));
     }
     // build_attn_mha
     const std::int64_t nkv = I(L.n_kv), s = I(ns), tps = nt / s;
-    std::int32_t q = permute_0213(view(Q, {L.hd_k, L.n_head, tps, s}));
-    std::int32_t k = permute_0213(view(c.k, {L.hd_k, L.n_head_kv, nkv, s}));
+    const Ref q = permute_0213(view(Q, {L.hd_k, L.n_head, tps, s}));
+    Ref k = permute_0213(view(c.k, {L.hd_k, L.n_head_kv, nkv, s}));
     if (sp_.flash_attn) {
-      std::int32_t v = permute_0213(view(c.v, {L.hd_v, L.n_head_kv, nkv, s}));
-      if (sp_.type_k == CacheType::kF32) k = node(Op::kOther, kF16, ne(k), k);  // ggml_cast
-      if (sp_.type_v == CacheType::kF32) v = node(Op::kOther, kF16, ne(v), v);
-      const Ne qn = ne(q);
-      const std::int32_t o = node(Op::kOther, kF32, {L.hd_v, qn[2], qn[1], qn[3]}, q, k, v, c.mask);
+      Ref v = permute_0213(view(c.v, {L.hd_v, L.n_head_kv, nkv, s}));
+      if (sp_.type_k == CacheType::kF32) k = node(Op::kOther, kF16, k.ne, k);  // ggml_cast
+      if (sp_.type_v == CacheType::kF32) v = node(Op::kOther, kF16, v.ne, v);
+      const Ref o = node(Op::kOther, kF32, {L.hd_v, q.ne[2], q.ne[1], q.ne[3]}, q, k, v, c.mask);
       cur = view(o, {std::int64_t{L.hd_v} * L.n_head, nt, 1, 1});
     } else {
-      const std::int32_t v = permute_0213(view(c.v, {nkv, L.n_head_kv, L.hd_v, s}));
-      std::int32_t kq = mul_mat(static_cast<std::uint64_t>(nkv), q, k);
-      if (r_.attn_softcap) {
-        kq = same(Op::kInplace, kq);
-        kq = same(Op::kInplace, kq);
-        kq = same(Op::kInplace, kq);
-      }
+      const Ref v = permute_0213(view(c.v, {nkv, L.n_head_kv, L.hd_v, s}));
+      Ref kq = mul_mat(static_cast<std::uint64_t>(nkv), q, k);
+      if (r_.attn_softcap) kq = same(Op::kInplace, same(Op::kInplace, same(Op::kInplace, kq)));
       kq = same(Op::kInplace, kq, c.mask);  // soft_max_ext
-      const Ne qn = ne(kq);
-      const std::int32_t kqv = node(Op::kOther, kF32, {L.hd_v, qn[1], qn[2], qn[3]}, v, kq);
+      const Ref kqv = node(Op::kOther, kF32, {L.hd_v, kq.ne[1], kq.ne[2], kq.ne[3]}, v, kq);
       cur = node(Op::kOther, kF32, {std::int64_t{L.hd_v} * L.n_head, nt, 1, 1}, permute_0213(kqv));
     }
-    g_.expand(cur);
-    if (c.v_rot != kNone) cur = hadamard(cur, c.v_rot);
+    expand(cur);
+    if (c.v_rot.id != kNone) cur = hadamard(cur, c.v_rot);
     if (r_.sub_norms) cur = norm_w(cur);
     cur = mul_mat(sp_.n_embd, cur);  // wo
     if (last) {
@@ -277,80 +251,69 @@ class Builder {
       inpSA = get_rows(inpSA, out_ids_);
     }
     if (r_.post_norms) cur = norm_w(cur);
-    const std::int32_t ffn_inp = same(Op::kInplace, cur, inpSA);
+    const Ref ffn_inp = same(Op::kInplace, cur, inpSA);
     cur = norm_w(ffn_inp);
     if (L.moe) {
       cur = moe(cur);
     } else {
       // build_ffn, parallel gate: up, gate, GLU(gate, up), down.
-      const std::int32_t up = mul_mat(L.n_ff, cur);
-      const std::int32_t gate = mul_mat(L.n_ff, cur);
-      cur = node(Op::kOther, kF32, ne(gate), gate, up);
+      const Ref up = mul_mat(L.n_ff, cur);
+      const Ref gate = mul_mat(L.n_ff, cur);
+      cur = node(Op::kOther, kF32, gate.ne, gate, up);
       if (r_.sub_norms) cur = norm_w(cur);
       cur = mul_mat(sp_.n_embd, cur);
     }
     if (r_.post_norms) cur = norm_w(cur);
     cur = same(Op::kInplace, cur, ffn_inp);
-    g_.expand(cur);
+    expand(cur);
     return cur;
   }
 
   // build_moe_ffn (softmax gating, top-k by argsort, separate up/gate/down expert tensors).
-  std::int32_t moe(std::int32_t cur) {
+  Ref moe(const Ref& cur) {
     const std::int64_t nt = I(n_tok_), nu = I(sp_.n_expert_used), ne_ = I(sp_.n_embd);
-    const std::int32_t logits = mul_mat(sp_.n_expert, cur);
-    const std::int32_t probs = same(Op::kInplace, logits);  // soft_max
-    const std::int32_t sel = view(node(Op::kOther, kI32, ne(probs), probs), {nu, nt, 1, 1});  // argsort, top k
-    std::int32_t w = get_rows(view(probs, {1, I(sp_.n_expert), nt, 1}), sel);
+    const Ref probs = same(Op::kInplace, mul_mat(sp_.n_expert, cur));  // soft_max of the logits
+    const Ref sel = view(node(Op::kOther, kI32, probs.ne, probs), {nu, nt, 1, 1});  // argsort, top k
+    Ref w = get_rows(view(probs, {1, I(sp_.n_expert), nt, 1}), sel);
     if (r_.moe_norm_w) {
-      const std::int32_t w2 = view(w, {nu, nt, 1, 1});
-      std::int32_t sum = node(Op::kOther, kF32, {1, nt, 1, 1}, w2);  // sum_rows
-      sum = same(Op::kInplace, sum);                                   // clamp
-      w = view(node(Op::kInplace, kF32, ne(w2), w2, sum), {1, nu, nt, 1});  // div
+      const Ref w2 = view(w, {nu, nt, 1, 1});
+      const Ref sum = same(Op::kInplace, node(Op::kOther, kF32, {1, nt, 1, 1}, w2));  // sum_rows, clamp
+      w = view(node(Op::kInplace, kF32, w2.ne, w2, sum), {1, nu, nt, 1});           // div
     }
-    g_.expand(w);
-    const std::int32_t x = view(cur, {ne_, 1, nt, 1});
-    const std::int32_t up = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
-    const std::int32_t gate = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
-    const std::int32_t act = node(Op::kOther, kF32, ne(gate), gate, up);
-    std::int32_t experts = node(Op::kOther, kF32, {ne_, nu, nt, 1}, weight_, act, sel);
-    experts = same(Op::kInplace, experts, w);
-    g_.expand(experts);
-    std::array<std::int32_t, 64> views{};
-    const std::int64_t n_views = std::min<std::int64_t>(nu, 64);
-    for (std::int64_t i = 0; i < n_views; ++i) {
-      views[static_cast<std::size_t>(i)] = view(experts, {ne_, nt, 1, 1});
-      g_.expand(views[static_cast<std::size_t>(i)]);
+    expand(w);
+    const Ref x = view(cur, {ne_, 1, nt, 1});
+    const Ref up = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
+    const Ref gate = node(Op::kOther, kF32, {I(sp_.n_ff_exp), nu, nt, 1}, weight_, x, sel);
+    const Ref act = node(Op::kOther, kF32, gate.ne, gate, up);
+    const Ref experts = same(Op::kInplace, node(Op::kOther, kF32, {ne_, nu, nt, 1}, weight_, act, sel), w);
+    expand(experts);
+    // One view per used expert, summed in order (the first add is not in place: both are views).
+    const Ref e = view(experts, {ne_, nt, 1, 1});
+    Ref out = e;
+    for (std::int64_t i = 1; i < nu; ++i) {
+      out = node(Op::kInplace, kF32, e.ne, out, e);
+      expand(out);
     }
-    std::int32_t out = views[0];
-    for (std::int64_t i = 1; i < n_views; ++i) {
-      out = node(Op::kInplace, kF32, {ne_, nt, 1, 1}, out, views[static_cast<std::size_t>(i)]);
-      g_.expand(out);
-    }
-    if (n_views == 1) out = node(Op::kOther, kF32, {ne_, nt, 1, 1}, out);
+    if (nu == 1) out = node(Op::kOther, kF32, e.ne, out);  // ggml_cont
     return out;
   }
 
-  void head(std::int32_t inpL) {
-    std::int32_t cur = norm_w(inpL);
-    g_[cur].output = true;  // t_embd
+  void head(const Ref& inpL) {
+    Ref cur = norm_w(inpL);
+    g_[cur.id].output = true;  // t_embd
     cur = mul_mat(sp_.n_vocab, cur);
-    if (r_.final_softcap) {
-      cur = same(Op::kInplace, cur);
-      cur = same(Op::kInplace, cur);
-      cur = same(Op::kInplace, cur);
-    }
-    g_[cur].output = true;  // t_logits
-    g_.expand(cur);
+    if (r_.final_softcap) cur = same(Op::kInplace, same(Op::kInplace, same(Op::kInplace, cur)));
+    g_[cur.id].output = true;  // t_logits
+    expand(cur);
   }
 
   // The tail starts: the pinned inputs' remaining uses are all in what is built from here on.
   void unpin() {
-    for (std::int32_t t : {pos_, base_.k_idxs, base_.v_idxs, base_.mask, base_.k_rot, base_.v_rot,
-                           swa_.k_idxs, swa_.v_idxs, swa_.mask, swa_.k_rot, swa_.v_rot, out_ids_}) {
-      if (t == kNone) continue;
-      g_[t].pinned = false;
-      g_[t].n_children = 0;
+    for (const Ref* r : {&pos_, &base_.k_idxs, &base_.v_idxs, &base_.mask, &base_.k_rot, &base_.v_rot,
+                         &swa_.k_idxs, &swa_.v_idxs, &swa_.mask, &swa_.k_rot, &swa_.v_rot, &out_ids_}) {
+      if (r->id == kNone) continue;
+      g_[r->id].pinned = false;
+      g_[r->id].n_children = 0;
     }
   }
 
@@ -359,18 +322,18 @@ class Builder {
   const Params& sp_;
   const Recipe& r_;
   std::uint64_t n_tok_, n_out_;
-  std::int32_t weight_ = kNone, tokens_ = kNone, embd_ = kNone, pos_ = kNone, out_ids_ = kNone;
+  Ref weight_, tokens_, embd_, pos_, out_ids_;
   CacheInputs base_, swa_;
 };
 
 // The allocator's state at a layer boundary (free list, high-water mark, residual offset); free
 // lists longer than kMaxBlocks are not compared (the run then simply goes on layer by layer).
 constexpr std::size_t kMaxBlocks = 14;
-struct State {
-  std::array<galloc::DynAlloc::Block, kMaxBlocks> blocks{};
-  std::size_t n = 0;
-  std::uint64_t max_size = 0, resid = 0;
-  bool valid = false;
+struct State {  // left uninitialised: an entry is only read after capture() wrote it
+  std::array<galloc::DynAlloc::Block, kMaxBlocks> blocks;
+  std::size_t n;
+  std::uint64_t max_size, resid;
+  bool valid;
   void capture(const galloc::DynAlloc& a, std::uint64_t residual) {
     valid = a.blocks().size() <= kMaxBlocks;
     if (!valid) return;
@@ -411,7 +374,7 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   Builder b(g, sp, n_tokens, n_outputs);
   b.make_inputs();
   b.alloc_inputs();
-  std::int32_t inpL = b.prelude();
+  Ref inpL = b.prelude();
   g.run_nodes();
 
   const std::size_t n = sp.layers.size();
@@ -431,15 +394,18 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
     cls_bytes[il % P] = g.own_bytes() - b0;
     cls_count[il % P] = g.own_count() - c0;
     State& cur = ring[il % (P + 1)];
-    cur.capture(g.allocator(), g[inpL].offset);
+    cur.capture(g.allocator(), g[inpL.id].offset);
     // The state after layer il equals the one P layers earlier: every later boundary in step
     // with il repeats it, so the layers up to tail - 1 change nothing once tail - 1 is in step.
     if (il >= P && cur == ring[(il - P) % (P + 1)] && (tail - 1 - il) % P == 0) {
-      for (std::size_t j = il + 1; j < tail; ++j) {
-        skipped_bytes += cls_bytes[j % P];
-        skipped_count += cls_count[j % P];
-        ++skipped_layers;
+      // Layers il + 1 .. tail - 1 are skipped: per class c, those j with j % P == c.
+      auto below = [P](std::size_t x, std::size_t c) { return x > c ? (x - 1 - c) / P + 1 : 0; };
+      for (std::size_t c = 0; c < P; ++c) {
+        const std::uint64_t k = below(tail, c) - below(il + 1, c);
+        skipped_bytes += k * cls_bytes[c];
+        skipped_count += k * cls_count[c];
       }
+      skipped_layers = tail - 1 - il;
       il = tail;
       break;
     }
