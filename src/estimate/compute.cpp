@@ -109,6 +109,7 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     const B res_peak = fa || !any_attn ? ffn + (any_attn ? masks : B(0))
                                        : max(ffn, attn_nofa + work_generic);
     // The work buffer is its own part; the compute part holds the rest.
+    // (The simulated serving graph's high-water mark is not used here: memory-model.md §13.)
     const B res_compute = sat_sub(res_peak, p.prof->cpu_work_buffer && !fa ? work_generic : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kAnonymous, compute,
                     min(compute, res_compute), formula_basis,

@@ -418,14 +418,17 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
           n - skipped_layers};
 }
 
-std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
+namespace {
+// The simulation's parameters from the plan; nullptr when the architecture has no recipe.
+const Params* make_params(const Plan& p) {
   const ModelStructureInfo& m = *p.m;
   const Recipe* r = find_recipe(m.architecture);
-  if (r == nullptr || m.n_layer == 0 || m.mla || m.recurrent) return std::nullopt;
-  if (r->moe && (m.n_expert_used == 0 || m.n_expert_used > 64 || m.n_ff_exp == 0)) return std::nullopt;
+  if (r == nullptr || m.n_layer == 0 || m.mla || m.recurrent) return nullptr;
+  if (r->moe && (m.n_expert_used == 0 || m.n_expert_used > 64 || m.n_ff_exp == 0)) return nullptr;
   thread_local Params sp;  // storage reused across estimates; every field is set below
   sp.n_embd_v_gqa_max = 0;
   sp.hd_k_max = sp.hd_v_max = 0;
+  sp.every_layer = false;
   sp.recipe = r;
   sp.n_embd = m.n_embd;
   sp.n_vocab = m.n_vocab;
@@ -449,7 +452,7 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   const LayerInfo uniform = per_layer ? LayerInfo{} : layer_at(m, 0);
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
     const LayerInfo& L = per_layer ? m.layers[il] : uniform;
-    if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return std::nullopt;
+    if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return nullptr;
     Layer& s = sp.layers[il];
     s.n_head = L.n_head;
     s.n_head_kv = L.n_head_kv;
@@ -463,6 +466,14 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
     sp.hd_k_max = std::max(sp.hd_k_max, L.head_dim_k);
     sp.hd_v_max = std::max(sp.hd_v_max, L.head_dim_v);
   }
+  return &sp;
+}
+}  // namespace
+
+std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
+  const Params* spp = make_params(p);
+  if (spp == nullptr) return std::nullopt;
+  const Params& sp = *spp;
   // graph_reserve rounds the token count up to a multiple of n_seq.
   const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
   const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
