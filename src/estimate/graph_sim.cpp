@@ -37,7 +37,7 @@ using Ne = std::array<std::int64_t, 4>;
 struct Ty {
   std::uint8_t id, size;
 };
-constexpr Ty kF32{0, 4}, kF16{1, 2}, kI32{2, 4}, kI64{3, 8}, kQuant{4, 1};
+constexpr Ty kF32{0, 4}, kF16{1, 2}, kI32{2, 4}, kI64{3, 8};
 
 constexpr Recipe kRecipes[] = {
     {"llama"},
