@@ -121,17 +121,20 @@ void Graph::allocate(std::int32_t i) {
         p.allocated = false;  // the node owns the memory now
         const std::uint64_t ps = alloc_.pad(p.nbytes()), ns = alloc_.pad(t.nbytes());
         if (ps > ns) alloc_.free(p.offset + ns, ps - ns);
+        if (rec_ != nullptr) record({Event::kInplace, i, s, ns, ps > ns ? ps - ns : 0});
         return;
       }
     }
   }
   t.offset = alloc_.alloc(t.nbytes());
+  if (rec_ != nullptr) record({Event::kAlloc, i, kNone, t.nbytes(), 0});
 }
 
 void Graph::free_tensor(std::int32_t i) {
   Tensor& t = (*this)[i];
   if (t.output) return;
   alloc_.free(t.offset, t.nbytes());
+  if (rec_ != nullptr) record({Event::kFree, i, kNone, t.nbytes(), 0});
   t.allocated = false;
 }
 
@@ -157,6 +160,51 @@ void Graph::run_nodes() {
       if (--p.n_children == 0 && p.allocated) free_tensor(s);
     }
   }
+}
+
+void Graph::record(Event e) {
+  auto slot = [&](std::int32_t i) {
+    if (i >= rec_base_) return i - rec_base_;
+    if (i == rec_outside_) return kOutsideSlot;
+    rec_->valid = false;  // a tensor from elsewhere: this segment cannot be replayed
+    return kNone;
+  };
+  e.slot = slot(e.slot);
+  if (e.kind == Event::kInplace) e.parent = slot(e.parent);
+  rec_->events.push_back(e);
+}
+
+void Graph::run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside) {
+  rec.events.clear();
+  rec.valid = true;
+  rec_ = &rec;
+  rec_base_ = base;
+  rec_outside_ = outside;
+  run_nodes();
+  rec_ = nullptr;
+  rec.n_slots = static_cast<std::int32_t>(t_.size()) - base;
+}
+
+std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
+  replay_off_.resize(static_cast<std::size_t>(sc.n_slots));
+  auto off = [&](std::int32_t slot) -> std::uint64_t& {
+    return slot == kOutsideSlot ? outside_offset : replay_off_[static_cast<std::size_t>(slot)];
+  };
+  for (const Event& e : sc.events) {
+    switch (e.kind) {
+      case Event::kAlloc:
+        off(e.slot) = alloc_.alloc(e.size);
+        break;
+      case Event::kInplace:
+        off(e.slot) = off(e.parent);
+        if (e.surplus > 0) alloc_.free(off(e.parent) + e.size, e.surplus);
+        break;
+      case Event::kFree:
+        alloc_.free(off(e.slot), e.size);
+        break;
+    }
+  }
+  return off(sc.out_slot);
 }
 
 }  // namespace bitnet::detail::galloc

@@ -72,6 +72,27 @@ struct Tensor {
   }
 };
 
+// What the allocator did for one segment of nodes, in terms of the segment's own tensors
+// (slot = index - base) and one outside tensor (the residual, kOutsideSlot): enough to replay the
+// segment on another allocator state. A layer's decisions (in place or not, what is freed when,
+// the sizes) depend only on the graph's structure, never on addresses, so every layer of the same
+// class makes the same calls; only the offsets differ.
+struct Event {
+  enum Kind : std::uint8_t { kAlloc, kInplace, kFree } kind;
+  std::int32_t slot;    // the tensor allocated, taking over, or freed
+  std::int32_t parent;  // kInplace: the tensor whose memory it takes
+  std::uint64_t size;   // kAlloc / kFree: bytes; kInplace: the node's padded size
+  std::uint64_t surplus;  // kInplace: the parent's padded bytes beyond the node's, freed
+};
+inline constexpr std::int32_t kOutsideSlot = -2;
+
+struct Script {
+  std::vector<Event> events;
+  std::int32_t n_slots = 0;
+  std::int32_t out_slot = kNone;  // the segment's result (the next residual)
+  bool valid = false;
+};
+
 // A graph under construction plus the allocator running over it in segments.
 class Graph {
  public:
@@ -121,6 +142,12 @@ class Graph {
   void alloc_leaf(std::int32_t t);
   // ggml_gallocr's node pass over the nodes appended since the last call.
   void run_nodes();
+  // The same, recording into `rec` the events of tensors from index `base` on, with `outside`
+  // (the residual coming in) as the only other tensor that may be freed; anything else touched
+  // leaves the script invalid.
+  void run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside);
+  // Replays a script with the residual at `outside_offset`; returns the result's offset.
+  std::uint64_t replay(const Script& sc, std::uint64_t outside_offset);
 
   DynAlloc& allocator() { return alloc_; }
   const DynAlloc& allocator() const { return alloc_; }
@@ -131,8 +158,13 @@ class Graph {
   void free_tensor(std::int32_t t);
   bool same_layout(const Tensor& a, const Tensor& b) const noexcept;
 
+  void record(Event e);
+
   std::vector<Tensor> t_;
   std::vector<std::int32_t> nodes_;
+  Script* rec_ = nullptr;
+  std::int32_t rec_base_ = 0, rec_outside_ = kNone;
+  std::vector<std::uint64_t> replay_off_;
   std::size_t next_node_ = 0;
   std::uint64_t own_bytes_ = 0, own_count_ = 0;
   DynAlloc alloc_;

@@ -385,36 +385,55 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   if (P > 0 && n > 2 * P + 2 && !sp.every_layer) tail = sp.layers[n - 1] == sp.layers[n - 1 - P] ? n - P : n - 1 - P;
   std::array<State, 9> ring;  // the states after the last P + 1 prefix layers (P <= 8)
   std::array<std::uint64_t, 8> cls_bytes{}, cls_count{};  // own tensors of a layer, per class
-  std::uint64_t skipped_bytes = 0, skipped_count = 0, skipped_layers = 0;
+  // The first layer of each class is built and its allocator calls recorded; later layers of the
+  // class replay them (Script) instead of being built again, when every class recorded cleanly.
+  thread_local std::array<galloc::Script, 8> scripts;
+  bool replayable = tail > 0;
+  std::uint64_t extra_bytes = 0, extra_count = 0, skipped_layers = 0;
+  std::uint64_t resid = g[inpL.id].offset;  // the residual's offset between layers
   std::size_t il = 0;
   for (; il < tail; ++il) {
-    const std::uint64_t b0 = g.own_bytes(), c0 = g.own_count();
-    inpL = b.layer(sp.layers[il], inpL, false);
-    g.run_nodes();
-    cls_bytes[il % P] = g.own_bytes() - b0;
-    cls_count[il % P] = g.own_count() - c0;
+    const std::size_t c = il % P;
+    if (il >= P && replayable) {
+      resid = g.replay(scripts[c], resid);
+      extra_bytes += cls_bytes[c];
+      extra_count += cls_count[c];
+    } else {
+      const std::uint64_t b0 = g.own_bytes(), c0 = g.own_count();
+      const std::int32_t base = static_cast<std::int32_t>(g.size());
+      const std::int32_t outside = inpL.id;
+      inpL = b.layer(sp.layers[il], inpL, false);
+      g.run_nodes_recording(scripts[c], base, outside);
+      scripts[c].out_slot = inpL.id - base;
+      replayable = replayable && scripts[c].valid;
+      cls_bytes[c] = g.own_bytes() - b0;
+      cls_count[c] = g.own_count() - c0;
+      resid = g[inpL.id].offset;
+    }
     State& cur = ring[il % (P + 1)];
-    cur.capture(g.allocator(), g[inpL.id].offset);
+    cur.capture(g.allocator(), resid);
     // The state after layer il equals the one P layers earlier: every later boundary in step
     // with il repeats it, so the layers up to tail - 1 change nothing once tail - 1 is in step.
     if (il >= P && cur == ring[(il - P) % (P + 1)] && (tail - 1 - il) % P == 0) {
       // Layers il + 1 .. tail - 1 are skipped: per class c, those j with j % P == c.
-      auto below = [P](std::size_t x, std::size_t c) { return x > c ? (x - 1 - c) / P + 1 : 0; };
-      for (std::size_t c = 0; c < P; ++c) {
-        const std::uint64_t k = below(tail, c) - below(il + 1, c);
-        skipped_bytes += k * cls_bytes[c];
-        skipped_count += k * cls_count[c];
+      auto below = [P](std::size_t x, std::size_t k) { return x > k ? (x - 1 - k) / P + 1 : 0; };
+      for (std::size_t k = 0; k < P; ++k) {
+        const std::uint64_t m = below(tail, k) - below(il + 1, k);
+        extra_bytes += m * cls_bytes[k];
+        extra_count += m * cls_count[k];
       }
       skipped_layers = tail - 1 - il;
       il = tail;
       break;
     }
   }
+  // The residual continues in the last built layer's result, now at the replayed offset.
+  g[inpL.id].offset = resid;  // (unchanged when nothing was replayed)
   b.unpin();
   for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
   b.head(inpL);
   g.run_nodes();
-  return {g.allocator().max_size(), g.own_bytes() + skipped_bytes, g.own_count() + skipped_count,
+  return {g.allocator().max_size(), g.own_bytes() + extra_bytes, g.own_count() + extra_count,
           n - skipped_layers};
 }
 
