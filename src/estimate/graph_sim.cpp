@@ -469,22 +469,28 @@ const Params* make_params(const Plan& p) {
   sp.layers.resize(m.n_layer);
   const bool per_layer = m.layers.size() >= m.n_layer;
   const LayerInfo uniform = per_layer ? LayerInfo{} : layer_at(m, 0);
+  Layer* out = sp.layers.data();  // locals, not the thread_local, in the loop
+  std::uint64_t gqa_max = 0;
+  std::uint32_t hk_max = 0, hv_max = 0;
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
     const LayerInfo& L = per_layer ? m.layers[il] : uniform;
     if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return nullptr;
-    Layer& s = sp.layers[il];
+    Layer& s = out[il];
     s.n_head = L.n_head;
     s.n_head_kv = L.n_head_kv;
     s.hd_k = L.head_dim_k;
     s.hd_v = L.head_dim_v;
     s.n_ff = L.n_ff;
-    s.n_kv = attn_cells(p, L);
+    s.n_kv = L.is_swa ? p.swa_size : p.kv_size;  // attn_cells(p, L)
     s.swa = L.is_swa;
     s.moe = L.is_moe;
-    sp.n_embd_v_gqa_max = std::max<std::uint64_t>(sp.n_embd_v_gqa_max, std::uint64_t{L.n_head_kv} * L.head_dim_v);
-    sp.hd_k_max = std::max(sp.hd_k_max, L.head_dim_k);
-    sp.hd_v_max = std::max(sp.hd_v_max, L.head_dim_v);
+    gqa_max = std::max<std::uint64_t>(gqa_max, std::uint64_t{L.n_head_kv} * L.head_dim_v);
+    hk_max = std::max(hk_max, L.head_dim_k);
+    hv_max = std::max(hv_max, L.head_dim_v);
   }
+  sp.n_embd_v_gqa_max = gqa_max;
+  sp.hd_k_max = hk_max;
+  sp.hd_v_max = hv_max;
   return &sp;
 }
 }  // namespace
