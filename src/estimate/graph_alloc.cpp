@@ -96,7 +96,7 @@ void Graph::expand(std::int32_t root) {
       s = (*this)[s].view_src;
       t.via_view = static_cast<std::uint8_t>(t.via_view | (1u << k));
     }
-    t.rsrc[k] = s;
+    t.src[k] = s;
     Tensor& p = (*this)[s];
     if (!p.pinned) ++p.n_children;
   }
@@ -150,10 +150,10 @@ void Graph::run_nodes() {
     const std::int32_t n = nodes_[next_node_];
     // Sources that still need memory (leaves only: graph inputs went through alloc_leaf, and
     // nodes precede their children).
-    for (std::int32_t s : (*this)[n].rsrc)
+    for (std::int32_t s : (*this)[n].src)
       if (s != kNone && (*this)[s].op == Op::kLeaf) allocate(s);
     allocate(n);
-    for (std::int32_t s : (*this)[n].rsrc) {
+    for (std::int32_t s : (*this)[n].src) {
       if (s == kNone) continue;
       Tensor& p = (*this)[s];
       if (p.pinned) continue;

@@ -55,9 +55,8 @@ struct Tensor {
   bool output = false;    // ggml_set_output: never freed, never reused in place
   std::array<std::int32_t, 4> src{kNone, kNone, kNone, kNone};
   std::int32_t view_src = kNone;  // root of a view chain
-  // Set when the node enters the graph: each source with views resolved to their root, and
-  // which sources were views (bit k: src[k]).
-  std::array<std::int32_t, 4> rsrc{kNone, kNone, kNone, kNone};
+  // Which sources are views (bit k: src[k]); when the node enters the graph, a source that is a
+  // view tensor is replaced by its root (Graph::expand).
   std::uint8_t via_view = 0;
   // Allocator state (ggml-alloc.c hash_node). n_children counts the uses still to come by
   // computing nodes, through views included (see Graph::expand).
@@ -67,7 +66,9 @@ struct Tensor {
   bool pinned = false;  // a graph input whose remaining uses are not counted yet (graph_sim.cpp)
   std::uint64_t offset = 0;
 
-  std::uint64_t nbytes() const noexcept {
+  std::uint64_t bytes = 0;  // ggml_nbytes (contiguous), set by Graph::make / Graph::add
+  std::uint64_t nbytes() const noexcept { return bytes; }
+  std::uint64_t compute_bytes() const noexcept {
     return static_cast<std::uint64_t>(ne[0] * ne[1] * ne[2] * ne[3]) * type_size;
   }
 };
@@ -115,10 +116,12 @@ class Graph {
     t.type_size = type_size;
     t.type_id = type_id;
     t.ne = ne;
+    t.bytes = t.compute_bytes();
     return static_cast<std::int32_t>(t_.size() - 1);
   }
   std::int32_t add(const Tensor& t) {
     t_.push_back(t);
+    t_.back().bytes = t.compute_bytes();
     return static_cast<std::int32_t>(t_.size() - 1);
   }
   // Bytes and count of the graph's tensors that need memory here (inputs and computing nodes
