@@ -13,6 +13,8 @@
 #include "../tests/unit/estimate_fixtures.h"
 #include "estimate/digest.h"
 #include "estimate/estimate.h"
+#include "estimate/estimate_internal.h"
+#include "estimate/graph_sim.h"
 
 namespace {
 
@@ -87,6 +89,24 @@ void BM_EstimateWithSuggestions(benchmark::State& state, const ModelStructureInf
   state.counters["suggestions"] = static_cast<double>(n);
 }
 
+// The share of an estimate that simulates ggml_gallocr over the reserve graphs (CPU build,
+// llama.cpp profile; the default context): part of BM_EstimateCachedDigest.
+void BM_SimulateComputeBuffer(benchmark::State& state, const ModelStructureInfo* m) {
+  const bitnet::detail::TensorDigest digest = bitnet::detail::make_digest(*m);
+  MemoryAnalysisConfig cfg;
+  cfg.suggestions = false;
+  auto plan = bitnet::detail::resolve_plan(*m, digest, cfg);
+  if (!plan) {
+    state.SkipWithError("resolve_plan failed");
+    return;
+  }
+  for (auto _ : state) {
+    auto r = bitnet::detail::gsim::simulate_reserve(*plan);
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+BENCHMARK_CAPTURE(BM_SimulateComputeBuffer, llama_70b, &llama_70b());
 BENCHMARK_CAPTURE(BM_EstimateBaselineSumTensors, bitnet_2b, &bitnet_2b());
 BENCHMARK_CAPTURE(BM_Estimate, bitnet_2b, &bitnet_2b());
 BENCHMARK_CAPTURE(BM_EstimateBaselineSumTensors, llama_70b, &llama_70b());

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "estimate/estimate_internal.h"
+#include "estimate/graph_sim.h"
 #include "tables/quant_traits.h"
 
 namespace bitnet::detail {
@@ -94,7 +95,12 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     const B L = corrected ? logits + B(kF32) * n_embd * n_ub + B(kF32) * n_ub : logits;
     B A = any_attn && !fa ? attn_nofa : B(0);
     if (!corrected && fa) A = ffn;  // 2024 fork, FA: the FFN phase [U]
-    const B compute = max(L, A);
+    B compute = max(L, A);
+    // The llama.cpp profile on architectures with a graph recipe: ggml_gallocr simulated over the
+    // reserve graphs (graph_sim.cpp) instead of the closed form.
+    std::optional<std::uint64_t> simulated;
+    if (corrected) simulated = gsim::simulate_reserve(p);
+    if (simulated) compute = B(*simulated);
     // Resident at the serving peak (memory-model.md §6 corrected): with last-token logits the
     // logits rows are never written; what is touched is the FFN phase, or without FA the attention
     // phase at the full cache together with the work buffer; with FA the f16 masks per cache.
@@ -103,12 +109,15 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     const B res_peak = fa || !any_attn ? ffn + (any_attn ? masks : B(0))
                                        : max(ffn, attn_nofa + work_generic);
     // The work buffer is its own part; the compute part holds the rest.
+    // (The simulated serving graph's high-water mark is not used here: memory-model.md §13.)
     const B res_compute = sat_sub(res_peak, p.prof->cpu_work_buffer && !fa ? work_generic : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kAnonymous, compute,
                     min(compute, res_compute), formula_basis,
-                    corrected ? "llama-context.cpp sched_reserve (ggml-alloc peak): "
-                                "max(4*n_out*(n_vocab+n_embd) + inputs, no-FA attention)"
-                              : "2024 fork: max(logits, attention) (memory-model.md §6 old form)"));
+                    simulated ? "llama-context.cpp sched_reserve: ggml_gallocr (best-fit reuse, in "
+                                "place, views) simulated over the pp and tg reserve graphs"
+                    : corrected ? "llama-context.cpp sched_reserve (ggml-alloc peak): "
+                                  "max(4*n_out*(n_vocab+n_embd) + inputs, no-FA attention)"
+                                : "2024 fork: max(logits, attention) (memory-model.md §6 old form)"));
   } else {
     // CUDA_Host: graph inputs and the KV index tensors per cache (memory-model.md §6 corrected).
     auto cache = [&](B kvc) {

@@ -70,13 +70,17 @@ TEST(EstimateConfig, ResolvesBatchesFlashAttnAndEchoes) {
 }
 
 TEST(EstimateConfig, CpuComputeBufferIsTheLogitsBranch) {
-  Shape s;  // 4096 vocab, 256 embd: FA on (auto): the logits branch of the corrected form
+  Shape s;  // 32000 vocab, 256 embd, c4096, FA on (auto): the logits set the peak
   s.n_vocab = 32000;
   const auto m = test::make_model(s);
   auto r = detail::estimate_memory(m, cfg());
   ASSERT_TRUE(r.has_value());
   const std::uint64_t n_ub = 512;
-  const std::uint64_t L = 4 * n_ub * (32000 + 256) + 4 * 256 * n_ub + 4 * n_ub;
+  // ggml_gallocr places the logits (4·n_ub·n_vocab) at the start of the free tail, which at the
+  // head begins after the token ids (2 KiB), the unused embedding input (4·n_embd·n_ub, never
+  // freed) and the f16 mask's span (2·n_kv·n_ub): 4720640 B, the offset the ground truth's
+  // tiny-llama (n_embd 256, c4096, FA) measures, 13109248 B = 4720640 + 4·512·4096.
+  const std::uint64_t L = 4 * n_ub * 32000 + (2048 + 4 * 256 * n_ub + 2 * 4096 * n_ub);
   EXPECT_EQ(part(r->activations, "compute_buffer"), L);
   EXPECT_EQ(part(r->activations, "output_buffer"), 4u * 32000);
   // Resident: the logits rows are never written with last-token logits.

@@ -1,0 +1,210 @@
+// The allocator model (graph_alloc.h). Mechanism (ggml-alloc.c, ggml 0.23.0):
+//  - leaves are allocated first, in leaf order, none freed in that pass;
+//  - then, node by node: the node's sources that still need memory are allocated, the node is
+//    allocated (or takes over a source's memory, in place), then each source loses a child and
+//    is freed when it has no children and no views left (a view's last use releases its root);
+//  - in place: an op of ggml_op_can_inplace takes the first source that this allocator owns, is
+//    not an output, has the same type and shape (own tensors are always contiguous) and exactly
+//    one child and no views; the source's surplus beyond the node's size is freed;
+//  - a view (including the destination view SET_ROWS returns) is never allocated and never
+//    counts as owned, so nothing is ever done in place of a view; its root lives until the
+//    view's last child has run (views are folded into their roots, Graph::expand);
+//  - outputs are never freed;
+//  - ggml_dyn_tallocr: best fit over the free blocks other than the last (ties: the later one),
+//    else the last block; frees merge with the neighbours.
+#include "estimate/graph_alloc.h"
+
+#include <limits>
+
+namespace bitnet::detail::galloc {
+
+DynAlloc::DynAlloc(std::uint64_t alignment) : align_(alignment) {
+  blocks_.reserve(32);
+  reset();
+}
+
+void DynAlloc::reset() {
+  blocks_.clear();
+  blocks_.push_back({0, std::numeric_limits<std::uint64_t>::max() / 2});
+  max_size_ = 0;
+}
+
+std::uint64_t DynAlloc::alloc(std::uint64_t size) {
+  size = pad(size);
+  std::size_t best = blocks_.size();
+  std::uint64_t best_size = std::numeric_limits<std::uint64_t>::max();
+  for (std::size_t i = 0; i + 1 < blocks_.size(); ++i) {
+    if (blocks_[i].size >= size && blocks_[i].size <= best_size) {
+      best = i;
+      best_size = blocks_[i].size;
+    }
+  }
+  if (best == blocks_.size()) best = blocks_.size() - 1;  // the tail grows the buffer
+  Block& b = blocks_[best];
+  const std::uint64_t off = b.offset;
+  b.offset += size;
+  b.size -= size;
+  if (b.size == 0) blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(best));
+  if (off + size > max_size_) max_size_ = off + size;
+  return off;
+}
+
+void DynAlloc::free(std::uint64_t offset, std::uint64_t size) {
+  size = pad(size);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    Block& b = blocks_[i];
+    if (b.offset + b.size == offset) {  // the freed range follows this block
+      b.size += size;
+      if (i + 1 < blocks_.size() && b.offset + b.size == blocks_[i + 1].offset) {
+        b.size += blocks_[i + 1].size;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i + 1));
+      }
+      return;
+    }
+    if (offset + size == b.offset) {  // the freed range precedes this block
+      b.offset = offset;
+      b.size += size;
+      if (i > 0 && blocks_[i - 1].offset + blocks_[i - 1].size == b.offset) {
+        blocks_[i - 1].size += b.size;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+      return;
+    }
+  }
+  std::size_t pos = 0;
+  while (pos < blocks_.size() && blocks_[pos].offset < offset) ++pos;
+  blocks_.insert(blocks_.begin() + static_cast<std::ptrdiff_t>(pos), Block{offset, size});
+}
+
+void Graph::expand(std::int32_t root) {
+  Tensor& t = (*this)[root];
+  if (t.visited) return;
+  t.visited = true;
+  for (std::int32_t s : t.src)
+    if (s != kNone && !(*this)[s].visited) expand(s);
+  if (t.op == Op::kLeaf || t.op == Op::kView) return;  // inputs went through alloc_leaf
+  nodes_.push_back(root);
+  if (t.view_src == kNone && !t.external) {
+    own_bytes_ += t.nbytes();
+    ++own_count_;
+  }
+  // ggml_gallocr_alloc_graph_impl, first pass: children (through views: their roots).
+  for (std::size_t k = 0; k < 4; ++k) {
+    std::int32_t s = t.src[k];
+    if (s == kNone) continue;
+    if ((*this)[s].op == Op::kView) {
+      s = (*this)[s].view_src;
+      t.via_view = static_cast<std::uint8_t>(t.via_view | (1u << k));
+    }
+    t.src[k] = s;
+    Tensor& p = (*this)[s];
+    if (!p.pinned) ++p.n_children;
+  }
+}
+
+bool Graph::same_layout(const Tensor& a, const Tensor& b) const noexcept {
+  return a.type_id == b.type_id && a.type_size == b.type_size && a.ne == b.ne;
+}
+
+void Graph::allocate(std::int32_t i) {
+  Tensor& t = (*this)[i];
+  if (t.external || t.allocated || t.view_src != kNone) return;
+  t.allocated = true;
+  if (t.op == Op::kInplace) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      const std::int32_t s = t.src[k];
+      if (s == kNone || (t.via_view >> k & 1u) != 0) continue;  // a view is never owned
+      Tensor& p = (*this)[s];
+      if (!p.allocated || p.pinned || p.output || !same_layout(t, p)) continue;
+      if (p.n_children == 1) {
+        t.offset = p.offset;
+        p.allocated = false;  // the node owns the memory now
+        const std::uint64_t ps = alloc_.pad(p.nbytes()), ns = alloc_.pad(t.nbytes());
+        if (ps > ns) alloc_.free(p.offset + ns, ps - ns);
+        if (rec_ != nullptr) record({Event::kInplace, i, s, ns, ps > ns ? ps - ns : 0});
+        return;
+      }
+    }
+  }
+  t.offset = alloc_.alloc(t.nbytes());
+  if (rec_ != nullptr) record({Event::kAlloc, i, kNone, t.nbytes(), 0});
+}
+
+void Graph::free_tensor(std::int32_t i) {
+  Tensor& t = (*this)[i];
+  if (t.output) return;
+  alloc_.free(t.offset, t.nbytes());
+  if (rec_ != nullptr) record({Event::kFree, i, kNone, t.nbytes(), 0});
+  t.allocated = false;
+}
+
+void Graph::alloc_leaf(std::int32_t t) {
+  (*this)[t].visited = true;
+  own_bytes_ += (*this)[t].nbytes();
+  ++own_count_;
+  allocate(t);
+}
+
+void Graph::run_nodes() {
+  for (; next_node_ < nodes_.size(); ++next_node_) {
+    const std::int32_t n = nodes_[next_node_];
+    // Sources that still need memory (leaves only: graph inputs went through alloc_leaf, and
+    // nodes precede their children).
+    for (std::int32_t s : (*this)[n].src)
+      if (s != kNone && (*this)[s].op == Op::kLeaf) allocate(s);
+    allocate(n);
+    for (std::int32_t s : (*this)[n].src) {
+      if (s == kNone) continue;
+      Tensor& p = (*this)[s];
+      if (p.pinned) continue;
+      if (--p.n_children == 0 && p.allocated) free_tensor(s);
+    }
+  }
+}
+
+void Graph::record(Event e) {
+  auto slot = [&](std::int32_t i) {
+    if (i >= rec_base_) return i - rec_base_;
+    if (i == rec_outside_) return kOutsideSlot;
+    rec_->valid = false;  // a tensor from elsewhere: this segment cannot be replayed
+    return kNone;
+  };
+  e.slot = slot(e.slot);
+  if (e.kind == Event::kInplace) e.parent = slot(e.parent);
+  rec_->events.push_back(e);
+}
+
+void Graph::run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside) {
+  rec.events.clear();
+  rec.valid = true;
+  rec_ = &rec;
+  rec_base_ = base;
+  rec_outside_ = outside;
+  run_nodes();
+  rec_ = nullptr;
+  rec.n_slots = static_cast<std::int32_t>(t_.size()) - base;
+}
+
+std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
+  replay_off_.resize(static_cast<std::size_t>(sc.n_slots));
+  auto off = [&](std::int32_t slot) -> std::uint64_t& {
+    return slot == kOutsideSlot ? outside_offset : replay_off_[static_cast<std::size_t>(slot)];
+  };
+  for (const Event& e : sc.events) {
+    switch (e.kind) {
+      case Event::kAlloc:
+        off(e.slot) = alloc_.alloc(e.size);
+        break;
+      case Event::kInplace:
+        off(e.slot) = off(e.parent);
+        if (e.surplus > 0) alloc_.free(off(e.parent) + e.size, e.surplus);
+        break;
+      case Event::kFree:
+        alloc_.free(off(e.slot), e.size);
+        break;
+    }
+  }
+  return off(sc.out_slot);
+}
+
+}  // namespace bitnet::detail::galloc

@@ -1,0 +1,176 @@
+// A model of ggml's graph allocator (ggml-alloc.c: ggml_gallocr + ggml_dyn_tallocr) over a small
+// tensor graph built like ggml builds one (memory-model.md §6 "simulated"). Written from the
+// mechanism, not copied: what it reproduces is listed with each function.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace bitnet::detail::galloc {
+
+// ggml_dyn_tallocr with one chunk (the CPU and CUDA buffer types report no max size, so the
+// allocator never opens a second chunk): a free list sorted by offset whose last block is the
+// unbounded tail, best-fit over the other blocks, merging on free, sizes padded to `alignment`.
+class DynAlloc {
+ public:
+  explicit DynAlloc(std::uint64_t alignment = 32);
+  std::uint64_t alloc(std::uint64_t size);               // returns the offset
+  void free(std::uint64_t offset, std::uint64_t size);  // size as allocated (padded here again)
+  std::uint64_t max_size() const noexcept { return max_size_; }
+  std::uint64_t alignment() const noexcept { return align_; }
+  std::uint64_t pad(std::uint64_t size) const noexcept { return (size + align_ - 1) & ~(align_ - 1); }
+  void reset();  // empty, keeping the storage
+
+  struct Block {
+    std::uint64_t offset, size;
+    bool operator==(const Block& o) const noexcept { return offset == o.offset && size == o.size; }
+  };
+  const std::vector<Block>& blocks() const noexcept { return blocks_; }
+
+ private:
+  std::uint64_t align_;
+  std::uint64_t max_size_ = 0;
+  std::vector<Block> blocks_;
+};
+
+// What kind of operation made a tensor; only what the allocator asks of it.
+enum class Op : std::uint8_t {
+  kLeaf,     // GGML_OP_NONE: an input, a weight, a cache tensor
+  kView,     // reshape / view / permute / transpose: no computation, the root's memory
+  kInplace,  // ggml_op_can_inplace: ADD, MUL, SCALE, RMS_NORM, ROPE, SOFT_MAX, UNARY, ...
+  kOther,    // everything else (MUL_MAT, GET_ROWS, CONT, GLU, FLASH_ATTN_EXT, ARGSORT, SET_ROWS
+             // (which computes into a view of its destination: view_src set, never allocated))
+};
+
+inline constexpr std::int32_t kNone = -1;
+
+struct Tensor {
+  std::array<std::int64_t, 4> ne{1, 1, 1, 1};
+  std::uint8_t type_size = 4;  // element bytes (f32 4, f16 2, i32 4, i64 8)
+  std::uint8_t type_id = 0;    // distinguishes types of equal size (layout comparison)
+  Op op = Op::kLeaf;
+  bool external = false;  // has a buffer already (weights, KV cache): never allocated here
+  bool input = false;     // ggml_set_input
+  bool output = false;    // ggml_set_output: never freed, never reused in place
+  std::array<std::int32_t, 4> src{kNone, kNone, kNone, kNone};
+  std::int32_t view_src = kNone;  // root of a view chain
+  // Which sources are views (bit k: src[k]); when the node enters the graph, a source that is a
+  // view tensor is replaced by its root (Graph::expand).
+  std::uint8_t via_view = 0;
+  // Allocator state (ggml-alloc.c hash_node). n_children counts the uses still to come by
+  // computing nodes, through views included (see Graph::expand).
+  std::int32_t n_children = 0;
+  bool allocated = false;
+  bool visited = false;
+  bool pinned = false;  // a graph input whose remaining uses are not counted yet (graph_sim.cpp)
+  std::uint64_t offset = 0;
+
+  std::uint64_t bytes = 0;  // ggml_nbytes (contiguous), set by Graph::make / Graph::add
+  std::uint64_t nbytes() const noexcept { return bytes; }
+  std::uint64_t compute_bytes() const noexcept {
+    return static_cast<std::uint64_t>(ne[0] * ne[1] * ne[2] * ne[3]) * type_size;
+  }
+};
+
+// What the allocator did for one segment of nodes, in terms of the segment's own tensors
+// (slot = index - base) and one outside tensor (the residual, kOutsideSlot): enough to replay the
+// segment on another allocator state. A layer's decisions (in place or not, what is freed when,
+// the sizes) depend only on the graph's structure, never on addresses, so every layer of the same
+// class makes the same calls; only the offsets differ.
+struct Event {
+  enum Kind : std::uint8_t { kAlloc, kInplace, kFree } kind;
+  std::int32_t slot;    // the tensor allocated, taking over, or freed
+  std::int32_t parent;  // kInplace: the tensor whose memory it takes
+  std::uint64_t size;   // kAlloc / kFree: bytes; kInplace: the node's padded size
+  std::uint64_t surplus;  // kInplace: the parent's padded bytes beyond the node's, freed
+};
+inline constexpr std::int32_t kOutsideSlot = -2;
+
+struct Script {
+  std::vector<Event> events;
+  std::int32_t n_slots = 0;
+  std::int32_t out_slot = kNone;  // the segment's result (the next residual)
+  bool valid = false;
+};
+
+// A graph under construction plus the allocator running over it in segments.
+class Graph {
+ public:
+  explicit Graph(std::uint64_t alignment = 32) : alloc_(alignment) {
+    t_.reserve(512);
+    nodes_.reserve(512);
+  }
+  void reset() {  // an empty graph and allocator, keeping the storage
+    t_.clear();
+    nodes_.clear();
+    next_node_ = 0;
+    own_bytes_ = own_count_ = 0;
+    alloc_.reset();
+  }
+
+  // A new tensor made in place (the graph builder's hot path).
+  std::int32_t make(Op op, std::uint8_t type_size, std::uint8_t type_id, const std::array<std::int64_t, 4>& ne) {
+    Tensor& t = t_.emplace_back();
+    t.op = op;
+    t.type_size = type_size;
+    t.type_id = type_id;
+    t.ne = ne;
+    t.bytes = t.compute_bytes();
+    return static_cast<std::int32_t>(t_.size() - 1);
+  }
+  std::int32_t add(const Tensor& t) {
+    t_.push_back(t);
+    t_.back().bytes = t.compute_bytes();
+    return static_cast<std::int32_t>(t_.size() - 1);
+  }
+  // Bytes and count of the graph's tensors that need memory here (inputs and computing nodes
+  // that are neither views nor external): the allocator never holds more than their padded sum.
+  std::uint64_t own_bytes() const noexcept { return own_bytes_; }
+  std::uint64_t own_count() const noexcept { return own_count_; }
+  Tensor& operator[](std::int32_t i) { return t_[static_cast<std::size_t>(i)]; }
+  const Tensor& operator[](std::int32_t i) const { return t_[static_cast<std::size_t>(i)]; }
+
+  // ggml_build_forward_expand: depth-first over src[0..3], appending unvisited tensors to the
+  // node list after their sources, and counting children the way ggml_gallocr_alloc_graph_impl's
+  // first pass does (pinned tensors are not counted). Views are folded into their root: ggml
+  // frees a root when its last child and the last child of each of its views have run, and
+  // never lets anything run in place of a view; counting a view's children on the root and
+  // marking those sources gives the same frees and the same in-place decisions without walking
+  // the view nodes (every view the graph builder makes has a consumer, as ggml needs for the
+  // root ever to be freed).
+  void expand(std::int32_t t);
+  // ggml_gallocr's leaf pass, one graph input at a time in leaf order (the order ggml's
+  // depth-first walk first meets them): allocated now and never walked again.
+  void alloc_leaf(std::int32_t t);
+  // ggml_gallocr's node pass over the nodes appended since the last call.
+  void run_nodes();
+  // The same, recording into `rec` the events of tensors from index `base` on, with `outside`
+  // (the residual coming in) as the only other tensor that may be freed; anything else touched
+  // leaves the script invalid.
+  void run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside);
+  // Replays a script with the residual at `outside_offset`; returns the result's offset.
+  std::uint64_t replay(const Script& sc, std::uint64_t outside_offset);
+
+  DynAlloc& allocator() { return alloc_; }
+  const DynAlloc& allocator() const { return alloc_; }
+  std::size_t size() const noexcept { return t_.size(); }
+
+ private:
+  void allocate(std::int32_t t);
+  void free_tensor(std::int32_t t);
+  bool same_layout(const Tensor& a, const Tensor& b) const noexcept;
+
+  void record(Event e);
+
+  std::vector<Tensor> t_;
+  std::vector<std::int32_t> nodes_;
+  Script* rec_ = nullptr;
+  std::int32_t rec_base_ = 0, rec_outside_ = kNone;
+  std::vector<std::uint64_t> replay_off_;
+  std::size_t next_node_ = 0;
+  std::uint64_t own_bytes_ = 0, own_count_ = 0;
+  DynAlloc alloc_;
+};
+
+}  // namespace bitnet::detail::galloc

@@ -1,0 +1,81 @@
+// The reserve graph llama.cpp builds for one ubatch, as tensors for the allocator model
+// (graph_alloc.h), and the compute buffer ggml_gallocr sizes for it (memory-model.md §6).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace bitnet::detail {
+
+struct Plan;
+
+namespace gsim {
+
+enum class FfnAct : std::uint8_t { kSwiglu, kGeglu };
+
+// How an architecture's graph differs from llama's (src/models/<arch>.cpp); data, not code paths.
+struct Recipe {
+  std::string_view arch;
+  bool qk_norm = false;        // rms_norm * w on Q and K before RoPE (qwen3, gemma3)
+  bool sub_norms = false;      // bitnet: attn_sub_norm before wo, ffn_sub_norm before ffn_down
+  bool post_norms = false;     // gemma2/3: attn_post_norm, ffn_post_norm
+  bool embd_scale = false;     // gemma: inpL = scale(get_rows)
+  bool q_scale = false;        // gemma: Qcur = scale(Qcur) after RoPE
+  bool attn_softcap = false;   // gemma2: scale, tanh, scale on KQ (no FA)
+  bool final_softcap = false;  // gemma2: scale, tanh, scale on the logits
+  bool iswa = false;           // two caches (base, SWA) with their own inputs
+  bool moe = false;            // build_moe_ffn on layers with experts
+  bool moe_norm_w = false;     // the top-k weights are renormalised (qwen3moe)
+  FfnAct act = FfnAct::kSwiglu;
+};
+
+// The recipe for an architecture name, or nullptr (the closed form applies).
+const Recipe* find_recipe(std::string_view arch) noexcept;
+
+struct Layer {
+  std::uint32_t n_head = 0, n_head_kv = 0, hd_k = 0, hd_v = 0;
+  std::uint64_t n_ff = 0;  // dense FFN width
+  std::uint64_t n_kv = 0;  // cells per stream of this layer's cache
+  bool swa = false;
+  bool moe = false;
+  bool operator==(const Layer& o) const noexcept {
+    return n_head == o.n_head && n_head_kv == o.n_head_kv && hd_k == o.hd_k && hd_v == o.hd_v &&
+           n_ff == o.n_ff && n_kv == o.n_kv && swa == o.swa && moe == o.moe;
+  }
+};
+
+// Element type of a cache tensor as the graph sees it.
+enum class CacheType : std::uint8_t { kF16, kF32, kQuant };
+
+struct Params {
+  const Recipe* recipe = nullptr;
+  std::uint64_t n_embd = 0, n_vocab = 0;
+  std::uint64_t n_stream = 1;  // KV streams (n_seq without a unified cache)
+  std::uint64_t n_seq = 1;
+  std::uint64_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0;
+  std::uint64_t n_embd_v_gqa_max = 0;
+  std::uint32_t hd_k_max = 0, hd_v_max = 0;
+  bool flash_attn = false;
+  CacheType type_k = CacheType::kF16, type_v = CacheType::kF16;
+  std::vector<Layer> layers;
+  bool every_layer = false;  // simulate every layer (no periodicity jump): tests compare the two
+};
+
+struct GraphResult {
+  std::uint64_t max_size = 0;    // the peak offset ggml_gallocr reaches: the buffer this graph needs
+  std::uint64_t own_bytes = 0;   // sum of the sizes of every non-view, non-external tensor of the
+  std::uint64_t own_count = 0;   // whole graph (skipped layers included), and their number
+  std::uint64_t layers_run = 0;  // layers actually simulated (the rest repeated a state)
+};
+// ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs logits rows.
+GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);
+
+// llama-context.cpp sched_reserve on the CPU: the pp graph (n_ubatch tokens, n_outputs rows), the
+// tg graph (n_seq tokens and rows), the pp graph again; the buffer only grows, so its size is the
+// larger of the two. nullopt: the architecture has no recipe.
+std::optional<std::uint64_t> simulate_reserve(const Plan& p);
+
+}  // namespace gsim
+}  // namespace bitnet::detail

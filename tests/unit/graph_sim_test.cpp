@@ -1,0 +1,71 @@
+// The reserve-graph simulation (src/estimate/graph_sim.h): the periodicity jump must give what
+// simulating every layer gives, on uniform stacks, SWA patterns and MoE, for pp and tg graphs.
+#include <gtest/gtest.h>
+
+#include "estimate/graph_sim.h"
+
+namespace bitnet::detail::gsim {
+namespace {
+
+Params model(const char* arch, std::uint32_t n_layer, std::uint32_t swa_period, bool fa, CacheType kt) {
+  Params sp;
+  sp.recipe = find_recipe(arch);
+  sp.n_embd = 512;
+  sp.n_vocab = 3000;
+  sp.flash_attn = fa;
+  sp.type_k = kt;
+  sp.type_v = fa ? kt : CacheType::kF16;
+  const bool moe = std::string_view(arch) == "qwen3moe";
+  sp.n_expert = moe ? 8 : 0;
+  sp.n_expert_used = moe ? 2 : 0;
+  sp.n_ff_exp = moe ? 256 : 0;
+  for (std::uint32_t il = 0; il < n_layer; ++il) {
+    Layer L;
+    L.n_head = 8;
+    L.n_head_kv = 2;
+    L.hd_k = L.hd_v = 64;
+    L.n_ff = moe ? 0 : 1536;
+    L.moe = moe;
+    L.swa = swa_period > 0 && (il + 1) % swa_period != 0;
+    L.n_kv = L.swa ? 256 : 2048;
+    sp.layers.push_back(L);
+  }
+  sp.n_embd_v_gqa_max = 128;
+  sp.hd_k_max = sp.hd_v_max = 64;
+  return sp;
+}
+
+TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
+  struct Case {
+    const char* arch;
+    std::uint32_t swa_period;
+  };
+  int jumped = 0;
+  for (const Case& c : {Case{"llama", 0}, Case{"bitnet", 0}, Case{"qwen3", 0}, Case{"qwen3moe", 0},
+                        Case{"gemma2", 2}, Case{"gemma3", 6}})
+    for (std::uint32_t n_layer : {3u, 7u, 16u, 27u, 40u})
+      for (bool fa : {false, true})
+        for (CacheType kt : {CacheType::kF16, CacheType::kQuant, CacheType::kF32})
+          for (auto [n_tok, n_out] : {std::pair<std::uint64_t, std::uint64_t>{512, 512}, {512, 1}, {1, 1}, {96, 96}}) {
+            if (!fa && kt == CacheType::kQuant) continue;
+            Params sp = model(c.arch, n_layer, c.swa_period, fa, kt);
+            ASSERT_NE(sp.recipe, nullptr) << c.arch;
+            const GraphResult fast = simulate_graph(sp, n_tok, n_out);
+            sp.every_layer = true;
+            const GraphResult full = simulate_graph(sp, n_tok, n_out);
+            EXPECT_EQ(fast.max_size, full.max_size)
+                << c.arch << " n_layer " << n_layer << " fa " << fa << " n_tok " << n_tok;
+            EXPECT_EQ(fast.own_bytes, full.own_bytes) << c.arch << " n_layer " << n_layer;
+            EXPECT_EQ(fast.own_count, full.own_count) << c.arch << " n_layer " << n_layer;
+            EXPECT_EQ(full.layers_run, n_layer);
+            jumped += fast.layers_run < n_layer;
+            // A uniform stack repeats after two layers: two, then the last one.
+            if (c.swa_period == 0 && n_layer >= 16) {
+              EXPECT_LE(fast.layers_run, 3u) << c.arch;
+            }
+          }
+  EXPECT_GT(jumped, 100);
+}
+
+}  // namespace
+}  // namespace bitnet::detail::gsim
