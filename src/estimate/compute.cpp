@@ -123,14 +123,40 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
                                    "KV indices (pinned: resident from creation)"));
-    // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
-    const B A = any_attn && !fa ? B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head)) +
-                                      B(8) * n_ub * nvg + B(12) * n_ub
-                                : B(0);
-    const B dev = max(logits, A) + B(w.output_weight_on_host);
-    BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_dev, MemoryKind::kDevice, dev, dev,
-                    formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
-                                   "attention) + op-offloaded host head weight"));
+    // Device attention without FA over n_kv cells.
+    auto attn_dev = [&](B kv) {
+      return B(kF32) * n_ub * (B(1) + B(4) * n_embd + kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
+             B(12) * n_ub;
+    };
+    for (std::size_t j = 0; j < p.n_gpus(); ++j) {
+      if (j == p.out_gpu) {
+        // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
+        const B A = any_attn && !fa ? attn_dev(n_kv) : B(0);
+        const B dev = max(logits, A) + B(w.output_weight_on_host);
+        BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,
+                        dev, formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
+                                            "attention) + op-offloaded host head weight"));
+        continue;
+      }
+      // Another GPU of a split (no logits): the peak of its own layers' graph split, the no-FA
+      // attention over its layers' cells or the FFN phase (the bound the host form uses).
+      bool layers = false, attn = false;
+      std::uint64_t kv_j = 0;
+      for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+        if (p.gpu_of(il) != static_cast<int>(j)) continue;
+        layers = true;
+        const LayerInfo L = layer_at(m, il);
+        if (L.kind != LayerKind::kAttention) continue;
+        attn = true;
+        kv_j = std::max(kv_j, attn_cells(p, L));
+      }
+      if (!layers) continue;
+      const B dev = max(attn && !fa ? attn_dev(B(kv_j)) : B(0), ffn);
+      BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,
+                      dev, Basis::kHeuristic,
+                      "llama-context.cpp sched_reserve, a GPU of a layer split without the output: "
+                      "max(no-FA attention of its layers, FFN phase) (not measured)"));
+    }
   }
 
   // --- output buffer (llama-context.cpp output_reserve): host, n_seq rows of logits ------------

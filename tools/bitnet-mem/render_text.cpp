@@ -2,6 +2,7 @@
 #include "render_text.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -31,7 +32,7 @@ constexpr SettingFlag kSettingFlags[] = {
     {"n_batch", "-b"},          {"n_ubatch", "-ub"},      {"n_seq", "-np"},
     {"kv_unified", "-kvu"},     {"type_k", "-ctk"},       {"type_v", "-ctv"},
     {"flash_attn", "-fa"},      {"mmap", "--mmap"},       {"n_gpu_layers", "-ngl"},
-    {"no_kv_offload", "-nkvo"}, {"n_threads", "-t"},
+    {"no_kv_offload", "-nkvo"}, {"n_threads", "-t"},     {"tensor_split", "-ts"},
 };
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
@@ -54,6 +55,7 @@ std::string setting_value(const ResolvedConfig& c, std::string_view name) {
   if (name == "flash_attn") return on_off(c.flash_attn);
   if (name == "mmap") return on_off(c.mmap);
   if (name == "n_gpu_layers") return fmt::format("{}", c.n_gpu_layers);
+  if (name == "tensor_split") return fmt::format("{}", fmt::join(c.tensor_split, ","));
   if (name == "n_threads")
     return c.n_threads == 0 ? std::string("runtime default") : fmt::format("{}", c.n_threads);
   return {};
