@@ -91,5 +91,8 @@ BENCHMARK_CAPTURE(BM_Fit, llama_1b_partial_1800MiB, "llama-3.2-1b-q4_k", 32 * kG
 BENCHMARK_CAPTURE(BM_Fit, llama_1b_two_gpus, "llama-3.2-1b-q4_k", 32 * kGiB,
                   std::vector<std::uint64_t>{3 * kGiB, 2 * kGiB})
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Fit, llama_1b_three_gpus, "llama-3.2-1b-q4_k", 32 * kGiB,
+                  std::vector<std::uint64_t>{2 * kGiB, 1536 * kMiB, 1536 * kMiB})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

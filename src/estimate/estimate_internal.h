@@ -107,7 +107,10 @@ B native_loader_struct_bytes(const ModelStructureInfo& m);
 Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t);
 
 // Segments, totals and the peak from the terms.
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);
+// keep_parts = false leaves the segments' part lists empty (callers that read only the totals,
+// e.g. the fit planner: copying every part's strings was most of an estimate's time).
+void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out,
+              bool keep_parts = true);
 
 // The estimate without recommendations' suggestions (the suggestion search re-runs this).
 Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,

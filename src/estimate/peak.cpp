@@ -38,7 +38,8 @@ Basis weakest(Basis a, Basis b) { return static_cast<std::uint8_t>(a) > static_c
 
 }  // namespace
 
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& d) {
+void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& d,
+              bool keep_parts) {
   constexpr Seg kSegs[] = {Seg::kWeights, Seg::kKv, Seg::kActivations, Seg::kQuant, Seg::kSystem};
   Acc run_all, load_all, total_all;
   for (Seg s : kSegs) {
@@ -49,7 +50,7 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
       reserved.add(t.part.kind, t.part.bytes);
       run.add(t.part.kind, t.part.resident_bytes);
       load.add(t.part.kind, t.load_resident);
-      seg.parts.push_back(t.part);
+      if (keep_parts) seg.parts.push_back(t.part);
     }
     seg.cpu_bytes = reserved.anon;
     seg.shared_bytes = reserved.mapped;

@@ -244,7 +244,9 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     };
     std::vector<std::uint64_t> only(1 + n_gpus_, kUnbounded);
     only[1 + jj] = budget_bytes_[1 + jj];
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(0, ngl - placed, f, only));
+    // From one layer up: the first layer a GPU takes adds its compute buffer (and, on the top GPU,
+    // is the output layer), so the line starts at 1; when even 1 does not fit, the GPU takes none.
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(1, ngl - placed, f, only));
     split[jj] = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
     placed += split[jj];
   }
