@@ -182,6 +182,8 @@ Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
   if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
   cfg.runtime.device = dev;
   cfg.runtime.n_gpu_layers = 0;
+  cfg.runtime.devices.clear();       // the padding unit does not depend on the split
+  cfg.runtime.tensor_split.clear();
   cfg.device = dev;
   if (n_gpus_ > 0) cfg.gpu_name = budget_[n_gpus_].name;
   cfg.suggestions = false;
