@@ -94,10 +94,16 @@ TEST(EstimateMultiGpu, EqualSplitOfAllLayers) {
   EXPECT_EQ(part(d.model_weights, "CUDA1", "cuda:1"), e.blocks(5, 8) + e.output());
   EXPECT_EQ(d.devices[0].kv_bytes, e.kv(5));
   EXPECT_EQ(d.devices[1].weights_bytes, e.blocks(5, 8) + e.output());
+  // Every layer offloaded to 2 GPUs: pipeline parallelism, 4 copies of each GPU's split inputs
+  // (residual 4 n_embd n_ub, positions 4 n_ub, FA mask 2 n_kv n_ub, K and V indices 8 n_ub each).
+  const std::uint64_t n_ub = 512, inputs = 4 * 256 * n_ub + 4 * n_ub + 2 * kCtx * n_ub + 16 * n_ub;
   // The logits run on GPU 1 (the output layer): with FA, 4 x n_ubatch x (n_vocab + n_embd).
-  EXPECT_EQ(part(d.activations, "compute_buffer", "cuda:1"), 4ull * 512 * (4096 + 256));
+  EXPECT_EQ(part(d.activations, "compute_buffer", "cuda:1"), 4ull * n_ub * (4096 + 256) + 4 * inputs);
   // GPU 0 has no logits: its own layers' FFN phase, 4 x n_ubatch x (3 n_ff + 4 n_embd).
-  EXPECT_EQ(part(d.activations, "compute_buffer", "cuda:0"), 4ull * 512 * (3 * 512 + 4 * 256));
+  EXPECT_EQ(part(d.activations, "compute_buffer", "cuda:0"), 4 * inputs + 4ull * n_ub * (3 * 512 + 4 * 256));
+  // The host's graph inputs (tokens, positions, outputs 12 n_ub; mask and indices) four times too.
+  const std::uint64_t host_one = 8 * 256 * n_ub + 12 * n_ub + 2 * kCtx * n_ub + 16 * n_ub;
+  EXPECT_EQ(part(d.activations, "compute_buffer", "cpu"), host_one + 3 * (12 * n_ub + 2 * kCtx * n_ub + 16 * n_ub));
   // Each GPU has its own CUDA context.
   const GpuOverheadInfo o = gpu_overhead_info("");
   EXPECT_EQ(part(d.system_overhead, "cuda_context", "cuda:0"), o.cuda_context);
@@ -123,6 +129,9 @@ TEST(EstimateMultiGpu, PartialOffloadSplitsFromTheFirstOffloadedLayer) {
   EXPECT_EQ(part(d.model_weights, "CUDA1", "cuda:1"), e.output());
   EXPECT_EQ(d.devices[0].n_layers, 4u);
   EXPECT_EQ(d.devices[1].n_layers, 1u);
+  // Not every layer offloaded: no pipeline parallelism, one copy of the inputs; the output GPU's
+  // compute buffer is the single-GPU form (FA: the logits).
+  EXPECT_EQ(part(d.activations, "compute_buffer", "cuda:1"), 4ull * 512 * (4096 + 256));
 }
 
 TEST(EstimateMultiGpu, LayerCountsAsProportionsGiveThoseCounts) {
@@ -168,9 +177,12 @@ TEST(EstimateMultiGpu, AGpuWithoutLayersHoldsOnlyItsContextAndPool) {
   EXPECT_EQ(d.devices[1].weights_bytes + d.devices[1].kv_bytes + d.devices[1].compute_bytes, 0u);
   const GpuOverheadInfo o = gpu_overhead_info("");
   EXPECT_EQ(d.devices[1].overhead_bytes, o.cuda_context + o.retained_pool + o.transient_pool);
-  // GPU 0 holds everything the single-GPU estimate puts on its GPU.
+  // GPU 0 holds everything the single-GPU estimate puts on its GPU, plus -- two devices with
+  // every layer offloaded turn pipeline parallelism on -- 4 copies of its split inputs (residual
+  // 4 n_embd n_ub, positions 4 n_ub, FA mask 2 n_kv n_ub, K and V indices 8 n_ub each).
   const auto one = est(e.m, split_cfg(std::nullopt, {}));
-  EXPECT_EQ(d.devices[0].peak_bytes, one.peak_usage.gpu_bytes.value_or(0));
+  const std::uint64_t n_ub = 512, inputs = 4 * 256 * n_ub + 4 * n_ub + 2 * kCtx * n_ub + 16 * n_ub;
+  EXPECT_EQ(d.devices[0].peak_bytes, one.peak_usage.gpu_bytes.value_or(0) + 4 * inputs);
 }
 
 TEST(EstimateMultiGpu, PerGpuOverheadRows) {
