@@ -6,6 +6,8 @@
 // catalog targets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <functional>
 #include <numeric>
@@ -162,11 +164,50 @@ bool any_split_fits(const ProductionModelLoader& m, const Inventory& inv, const 
 
 // The greedy split is optimal for covering the layers from the top, so "does not fit" for one
 // more step is checked against the best split for that step: the planner's answer re-run.
-void check_answer(const std::string& label, const ProductionModelLoader& m, const Inventory& inv,
+void check_answer(const std::string& label, const ProductionModelLoader& m, const Inventory& inv_all,
                   const FitRequest& req) {
   SCOPED_TRACE(label);
-  auto r = get_optimal_device_config(m, inv, req);
-  ASSERT_TRUE(r) << r.error().to_string();
+  auto res = get_optimal_device_config(m, inv_all, req);
+  ASSERT_TRUE(res) << res.error().to_string();
+  // -dev CUDA0,CUDA2: the plan is over those GPUs; each GPU left out uses nothing and could not
+  // hold even its CUDA context and pools (its reason to be left out). The checks below then run
+  // on the GPUs that -dev names.
+  Inventory inv = inv_all;
+  FitResult view = *res;
+  const std::string dev_tag = " -dev CUDA";
+  if (const std::size_t dp = res->flags.find(dev_tag); dp != std::string::npos) {
+    std::vector<std::uint32_t> ids;
+    for (std::size_t q = dp + 6; q < res->flags.size() && res->flags.compare(q, 4, "CUDA") == 0;) {
+      std::size_t e = q + 4;
+      while (e < res->flags.size() && std::isdigit(static_cast<unsigned char>(res->flags[e]))) ++e;
+      ids.push_back(static_cast<std::uint32_t>(std::stoul(res->flags.substr(q + 4, e - q - 4))));
+      q = e < res->flags.size() && res->flags[e] == ',' ? e + 1 : res->flags.size();
+    }
+    ASSERT_FALSE(ids.empty()) << res->flags;
+    inv.gpus.clear();
+    view.budget = {res->budget[0]};
+    std::vector<std::size_t> pos;
+    for (std::size_t j = 0; j < inv_all.gpus.size(); ++j) {
+      const GpuInventory& g = inv_all.gpus[j];
+      if (std::find(ids.begin(), ids.end(), g.index) != ids.end()) continue;
+      const GpuOverheadInfo o = gpu_overhead_info(g.name);
+      EXPECT_EQ(res->budget[1 + j].used, 0u) << g.index;
+      EXPECT_LE(res->budget[1 + j].budget, o.cuda_context + o.retained_pool + o.transient_pool) << g.index;
+    }
+    for (std::uint32_t id : ids)
+      for (std::size_t j = 0; j < inv_all.gpus.size(); ++j)
+        if (inv_all.gpus[j].index == id) {
+          inv.gpus.push_back(inv_all.gpus[j]);
+          view.budget.push_back(res->budget[1 + j]);
+          pos.push_back(1 + j);
+        }
+    for (FitCandidate& a : view.alternatives) {
+      std::vector<std::uint64_t> u{a.used.empty() ? 0 : a.used[0]};
+      for (std::size_t p : pos) u.push_back(p < a.used.size() ? a.used[p] : 0);
+      a.used = std::move(u);
+    }
+  }
+  const FitResult* r = &view;
   const ModelStructureInfo& info = m.model_info();
   const std::uint32_t n_layers = info.n_layer + 1;
   if (!r->fits) {
@@ -415,4 +456,23 @@ TEST(FitGolden, ScaleOutToThreeCatalogT4s) {
 
   // The full fit on three T4s: every answer re-checked (context + 256 over every split).
   check_answer("3 x t4", m, three, plain());
+}
+
+// A GPU whose budget cannot hold its own CUDA context and pools is left out (-dev names the
+// others) instead of sending the whole plan to the CPU: 1 GiB - 512 MiB reserve is below the
+// default row's context + pools.
+TEST(FitGolden, AGpuTooSmallForItsContextIsLeftOut) {
+  const auto m = open_model(model_path("llama-3.2-1b-q4_k"));
+  const GpuOverheadInfo o = gpu_overhead_info("");
+  ASSERT_LT(1 * kGiB - kDefaultReserveBytes, o.cuda_context + o.retained_pool + o.transient_pool);
+  const Inventory inv = with_gpus(32 * kGiB, {2 * kGiB, 1 * kGiB});
+  auto r = get_optimal_device_config(m, inv, plain());
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_TRUE(r->fits);
+  EXPECT_NE(r->flags.find(" -dev CUDA0"), std::string::npos) << r->flags;
+  EXPECT_EQ(r->flags.find("CUDA1"), std::string::npos) << r->flags;
+  EXPECT_GT(r->config.n_gpu_layers, 0) << r->flags;
+  ASSERT_EQ(r->budget.size(), 3u);
+  EXPECT_EQ(r->budget[2].used, 0u);
+  check_answer("2 GiB + 1 GiB", m, inv, plain());
 }
