@@ -31,7 +31,8 @@ Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& mod
                                                    const MemoryAnalysisConfig& config) {
   // Alternatives the suggestion search tries keep the device: per-layer groups only for a GPU.
   const TensorDigest digest =
-      make_digest(model, config.device.is_gpu() || config.runtime.device.is_gpu());
+      make_digest(model, config.device.is_gpu() || config.runtime.device.is_gpu() ||
+                             (config.runtime.devices.size() > 1 && config.runtime.devices.front().is_gpu()));
   return estimate_memory(model, digest, config);
 }
 

@@ -62,7 +62,10 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& diges
   const RuntimeProfile& prof = *p.prof;
 
   // Device: the analysis config's device if it is a GPU, else the runtime's.
-  const Device dev = cfg.device.is_gpu() ? cfg.device : rt.device;
+  // (A list of GPUs alone, --device cuda:0,cuda:1 without `device` set, means its first GPU.)
+  const Device dev = cfg.device.is_gpu()  ? cfg.device
+                     : rt.device.is_gpu() || rt.devices.size() < 2 ? rt.device
+                                                                     : rt.devices.front();
   p.gpu_build = dev.is_gpu();
   if (p.gpu_build && !prof.has_gpu_backend)
     return invalid("runtime '" + std::string(prof.name) + "' has no CUDA backend", "device",

@@ -185,6 +185,18 @@ TEST(EstimateMultiGpu, AGpuWithoutLayersHoldsOnlyItsContextAndPool) {
   EXPECT_EQ(d.devices[0].peak_bytes, one.peak_usage.gpu_bytes.value_or(0) + 4 * inputs);
 }
 
+TEST(EstimateMultiGpu, ADeviceListAloneMeansThoseGpus) {
+  const Eight e;
+  MemoryAnalysisConfig c;  // device left at cpu; only the list says where
+  c.runtime.devices = {Device{Device::Kind::kCuda, 2}, Device{Device::Kind::kCuda, 3}};
+  c.runtime.tensor_split = {1, 1};
+  c.suggestions = false;
+  const auto d = est(e.m, c);
+  EXPECT_EQ(d.config.device, "cuda:2,cuda:3");
+  ASSERT_EQ(d.devices.size(), 2u);
+  EXPECT_EQ(d.devices[0].n_layers + d.devices[1].n_layers, 9u);  // a GPU device offloads all
+}
+
 TEST(EstimateMultiGpu, PerGpuOverheadRows) {
   const Eight e;
   auto c = split_cfg(std::nullopt, {1, 1});
