@@ -90,7 +90,16 @@ struct RuntimeConfig {
   std::uint32_t n_threads = 0;             // -t; 0 = the runtime's default
   std::uint32_t n_outputs_max = 0;         // logits rows reserved; 0 = the runtime profile's rule
   bool repack = true;                      // CPU weight repacking (llama.cpp's default)
-  Device device;                           // --device
+  Device device;                           // --device (the first GPU of a split)
+  // Several GPUs (llama.cpp's layer split, -sm layer): --device cuda:0,cuda:1 lists them in split
+  // order; -ts gives each one's proportion of the offloaded layers (llama-model.cpp load_tensors:
+  // layer i of the k offloaded goes to the first GPU whose cumulative normalised proportion
+  // exceeds i/k, so GPU 0 takes the lowest layers and the output layer lands on the last GPU that
+  // gets any). The GPU count is the longer of the two (-ts alone: cuda:0 .. cuda:N-1 from
+  // `device`); empty or one entry each: the single GPU `device`. Devices without -ts split
+  // equally (llama.cpp splits by free memory, which an estimate does not know: a warning says so).
+  std::vector<Device> devices;             // --device cuda:0,cuda:1
+  std::vector<float> tensor_split;         // -ts, --tensor-split 3,1
   std::string runtime = "llama.cpp";       // --runtime: llama.cpp | bitnet.cpp | native
 
   Precision effective_type_k() const noexcept { return type_k.value_or(kv_cache_precision); }
@@ -107,6 +116,8 @@ struct MemoryAnalysisConfig {
   std::optional<std::uint64_t> available_ram;   // for "largest context that fits"; default: none
   std::optional<std::uint64_t> available_vram;
   std::string gpu_name;   // selects the device-overhead row (e.g. "H100"); "" = the default row
+  std::vector<std::string> gpu_names;  // per GPU of a split, device order; a missing or "" entry
+                                       // takes gpu_name
   std::string cpu_isa;    // CPU features that decide repacking: "avx2", "avx512", "avx512+amx",
                           // "neon"; "" = the runtime profile's default (x86-64 AVX-512)
   // RSS of the process that will load the model, measured just before the load (validate_model
@@ -118,7 +129,8 @@ struct MemoryAnalysisConfig {
 
 // The settings as the runtime resolves them (echoed as "config" in JSON).
 struct ResolvedConfig {
-  std::string device = "cpu";
+  std::string device = "cpu";      // "cuda:0"; a split: "cuda:0,cuda:1"
+  std::vector<float> tensor_split; // the split's proportions (empty for one device)
   std::string runtime = "llama.cpp";
   std::uint32_t n_ctx = 0;
   std::uint32_t n_ctx_seq = 0;     // cells per stream
@@ -134,6 +146,18 @@ struct ResolvedConfig {
   std::uint32_t n_threads = 0;
 };
 
+// One GPU's share of a GPU estimate (each part's bytes also appear, with its device, in the
+// segments). One entry per GPU, in split order.
+struct DeviceUsage {
+  std::string device;                 // "cuda:1"
+  std::uint32_t n_layers = 0;         // layers on it (the output layer counts as one)
+  std::uint64_t weights_bytes = 0;    // its model buffer (CUDA<N>)
+  std::uint64_t kv_bytes = 0;         // KV cache / recurrent state of its layers
+  std::uint64_t compute_bytes = 0;    // its compute buffer
+  std::uint64_t overhead_bytes = 0;   // CUDA context, cuBLAS workspace and pool
+  std::uint64_t peak_bytes = 0;       // what nvidia-smi shows for the process on it
+};
+
 struct DetailedMemoryRequirements {
   MemorySegment model_weights;
   MemorySegment kv_cache;
@@ -144,6 +168,7 @@ struct DetailedMemoryRequirements {
   MemorySegment peak_usage;   // what becomes resident at the serving peak
   MemoryRecommendations recommendations;
   ResolvedConfig config;
+  std::vector<DeviceUsage> devices;  // per GPU (GPU estimates only); total/peak gpu_bytes sum them
   std::vector<std::string> warnings;
 };
 

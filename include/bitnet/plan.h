@@ -155,7 +155,9 @@ struct ScaleOutPlan {
 struct FitResult {
   bool fits = false;
   ResolvedConfig config;                    // the chosen configuration
-  std::vector<std::uint32_t> tensor_split;  // layers per GPU, device order; empty for <= 1 GPU
+  std::vector<std::uint32_t> tensor_split;  // layers per GPU, device order; empty for <= 1 GPU.
+                                            // When flags name GPUs with -dev (some left out), per
+                                            // GPU of that list.
   std::string flags;                        // "-c 32768 -ngl 20 -ctk q8_0 -ctv q8_0 -fa on"
   std::vector<DeviceBudget> budget;         // host first, then each GPU
   std::vector<FitCandidate> alternatives;   // context x KV type x ngl, with totals per device

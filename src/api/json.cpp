@@ -177,6 +177,7 @@ Json config_json(const ResolvedConfig& c, const std::vector<std::string>& given)
   j["n_ctx_seq"] = c.n_ctx_seq;
   j["kv_unified"] = c.kv_unified;
   j["n_threads"] = c.n_threads;
+  if (!c.tensor_split.empty()) j["tensor_split"] = c.tensor_split;  // a split over several GPUs only
   j["given"] = given;
   return j;
 }
@@ -213,6 +214,16 @@ Json estimate_json(const ModelStructureInfo& m, const DetailedMemoryRequirements
   j["total"] = segment_json(d.total);
   j["peak_usage"] = segment_json(d.peak_usage);
   j["recommendations"] = recommendations_json(d.recommendations);
+  // Several GPUs: each one's share (single-GPU output keeps its shape; its parts say the same).
+  if (d.devices.size() > 1) {
+    Json devs = Json::array();
+    for (const DeviceUsage& u : d.devices)
+      devs.push_back(Json{{"device", u.device},           {"n_layers", u.n_layers},
+                          {"weights_bytes", u.weights_bytes}, {"kv_bytes", u.kv_bytes},
+                          {"compute_bytes", u.compute_bytes}, {"overhead_bytes", u.overhead_bytes},
+                          {"peak_bytes", u.peak_bytes}});
+    j["devices"] = std::move(devs);
+  }
   j["warnings"] = d.warnings;
   return j;
 }

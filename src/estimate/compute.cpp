@@ -14,6 +14,7 @@ constexpr std::uint64_t kF32 = 4;
 constexpr std::uint64_t kCacheLine = 64;  // ggml-cpu.c ggml_graph_plan: CACHE_LINE_SIZE per thread
 constexpr std::uint64_t kTlScaleAlign = 64;
 constexpr std::uint64_t kTlLutTable = 8192 * 32;  // ggml-bitnet-lut.cpp ggml_bitnet_init tables
+constexpr std::uint64_t kSchedMaxCopies = 4;       // ggml-backend.cpp GGML_SCHED_MAX_COPIES
 
 
 // Largest ggml-cpu work-buffer node (ggml_graph_plan): the matmul conversions and BitNet scratch
@@ -123,23 +124,59 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     auto cache = [&](B kvc) {
       return B(fa ? 2 : 4) * kvc * n_ub + B(8) * n_ub + B(8) * n_ub * (fa ? B(1) : nvg);
     };
-    B host = B(8) * n_embd * n_ub + B(12) * n_ub;
-    if (any_attn) host += cache(B(p.kv_size));
-    if (any_swa && p.swa_size != p.kv_size) host += cache(B(p.swa_size));
+    B caches;
+    if (any_attn) caches += cache(B(p.kv_size));
+    if (any_swa && p.swa_size != p.kv_size) caches += cache(B(p.swa_size));
+    B host = B(8) * n_embd * n_ub + B(12) * n_ub + caches;
+    // Several GPUs with every layer offloaded: llama-context.cpp turns on pipeline parallelism and
+    // ggml-backend.cpp's scheduler keeps GGML_SCHED_MAX_COPIES copies of every graph input (host)
+    // and of every split input copied onto a GPU, marked as outputs so none is reused.
+    const bool pipeline = p.n_gpus() > 1 && p.layer_on_gpu(0) && p.kv_offload;
+    const B copies = B(pipeline ? kSchedMaxCopies : 1);
+    if (pipeline) host += B(kSchedMaxCopies - 1) * (caches + B(12) * n_ub);
+    // What a GPU of a split copies in per copy: the residual stream, positions, masks, KV indices.
+    const B split_inputs = B(kF32) * n_embd * n_ub + B(4) * n_ub + caches;
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
     // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
     if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
                                    "KV indices (pinned: resident from creation)"));
-    // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
-    const B A = any_attn && !fa ? B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head)) +
-                                      B(8) * n_ub * nvg + B(12) * n_ub
-                                : B(0);
-    const B dev = max(logits, A) + B(w.output_weight_on_host);
-    BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_dev, MemoryKind::kDevice, dev, dev,
-                    formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
-                                   "attention) + op-offloaded host head weight"));
+    // Device attention without FA over n_kv cells.
+    auto attn_dev = [&](B kv) {
+      return B(kF32) * n_ub * (B(1) + B(4) * n_embd + kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
+             B(12) * n_ub;
+    };
+    for (std::size_t j = 0; j < p.n_gpus(); ++j) {
+      if (j == p.out_gpu) {
+        // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
+        const B A = any_attn && !fa ? attn_dev(n_kv) : B(0);
+        const B dev = max(logits, A) + B(w.output_weight_on_host) + (pipeline ? copies * split_inputs : B(0));
+        BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,
+                        dev, formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
+                                            "attention) + op-offloaded host head weight"));
+        continue;
+      }
+      // Another GPU of a split (no logits): the peak of its own layers' graph split, the no-FA
+      // attention over its layers' cells or the FFN phase (the bound the host form uses).
+      bool layers = false, attn = false;
+      std::uint64_t kv_j = 0;
+      for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+        if (p.gpu_of(il) != static_cast<int>(j)) continue;
+        layers = true;
+        const LayerInfo L = layer_at(m, il);
+        if (L.kind != LayerKind::kAttention) continue;
+        attn = true;
+        kv_j = std::max(kv_j, attn_cells(p, L));
+      }
+      if (!layers) continue;
+      const B dev = copies * split_inputs + max(attn && !fa ? attn_dev(B(kv_j)) : B(0), ffn);
+      BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,
+                      dev, Basis::kHeuristic,
+                      "llama-context.cpp sched_reserve, a GPU of a layer split without the output: "
+                      "its split inputs (x4 with pipeline parallelism) + max(no-FA attention of its "
+                      "layers, FFN phase) (not measured)"));
+    }
   }
 
   // --- output buffer (llama-context.cpp output_reserve): host, n_seq rows of logits ------------

@@ -17,7 +17,8 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
   BITNET_TRY(activation_terms(p, w, terms));
   if (cfg.include_system_overhead) BITNET_TRY(system_terms(p, w, terms));
   DetailedMemoryRequirements d;
-  assemble(p, terms, d);
+  // Parts are only read by the breakdown and the suggestion search (recommend.cpp).
+  assemble(p, terms, d, cfg.detailed_breakdown || cfg.suggestions);
   d.config = p.rc;
   d.warnings = std::move(p.warnings);
   for (const auto& t : terms)
@@ -30,7 +31,8 @@ Result<DetailedMemoryRequirements> estimate_memory(const ModelStructureInfo& mod
                                                    const MemoryAnalysisConfig& config) {
   // Alternatives the suggestion search tries keep the device: per-layer groups only for a GPU.
   const TensorDigest digest =
-      make_digest(model, config.device.is_gpu() || config.runtime.device.is_gpu());
+      make_digest(model, config.device.is_gpu() || config.runtime.device.is_gpu() ||
+                             (config.runtime.devices.size() > 1 && config.runtime.devices.front().is_gpu()));
   return estimate_memory(model, digest, config);
 }
 

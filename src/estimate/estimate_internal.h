@@ -32,6 +32,7 @@ struct Placement {
   const TensorInfo* t = nullptr;
   bool synthetic_output = false;  // the tied head's duplicate of token_embd (not in the file)
   bool on_gpu = false;
+  std::uint32_t gpu = 0;          // which GPU of the split (Plan::gpu_devs) when on_gpu
   Buf buf = Buf::kMapped;         // CPU_Mapped, CPU, CUDA_Host, CPU_REPACK, AMX, CUDA0 ...
   std::uint64_t alloc = 0;        // bytes in that buffer (padding, row padding, packed layout)
 };
@@ -46,8 +47,15 @@ struct Plan {
   const GpuOverheads* gpu = nullptr;  // nullptr when no GPU is involved
   ResolvedConfig rc;
   bool gpu_build = false;             // the runtime runs with a CUDA backend
-  std::string gpu_dev;                // "cuda:0"
+  std::string gpu_dev;                // "cuda:0" (the first GPU of a split)
   std::uint32_t i_gpu_start = 0;      // first layer (0..n_layer; n_layer = output) on the GPU
+  // Several GPUs (-ts / --device a,b): per GPU its device name and overhead row, and per layer
+  // 0..n_layer (n_layer = output) the GPU it is on (-1: host). One GPU: one entry each, every
+  // offloaded layer on GPU 0.
+  std::vector<std::string> gpu_devs;
+  std::vector<const GpuOverheads*> gpu_rows;
+  std::vector<std::int16_t> layer_gpu;
+  std::uint32_t out_gpu = 0;          // the GPU that computes the logits (or runs the op-offloaded head)
   bool kv_offload = true;
   bool repack_enabled = true;        // --repack (llama.cpp default) / --no-repack
   IsaMask isa = 0;
@@ -65,6 +73,12 @@ struct Plan {
     return gpu_build && il >= static_cast<std::int64_t>(i_gpu_start);
   }
   std::string host_dev() const { return "cpu"; }
+  // The GPU (index into gpu_devs) layer il (0..n_layer) is on; -1 when on the host.
+  int gpu_of(std::int64_t il) const noexcept {
+    if (!layer_on_gpu(il) || il < 0 || static_cast<std::size_t>(il) >= layer_gpu.size()) return -1;
+    return layer_gpu[static_cast<std::size_t>(il)];
+  }
+  std::size_t n_gpus() const noexcept { return gpu_devs.size(); }
 };
 
 // Resolves the config (MemoryAnalysisConfig -> Plan); errors for impossible requests.
@@ -93,7 +107,10 @@ B native_loader_struct_bytes(const ModelStructureInfo& m);
 Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t);
 
 // Segments, totals and the peak from the terms.
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out);
+// keep_parts = false leaves the segments' part lists empty (callers that read only the totals,
+// e.g. the fit planner: copying every part's strings was most of an estimate's time).
+void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out,
+              bool keep_parts = true);
 
 // The estimate without recommendations' suggestions (the suggestion search re-runs this).
 Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,

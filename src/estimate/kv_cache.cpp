@@ -30,7 +30,8 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
     const LayerInfo L = layer_at(m, il);
     const bool gpu = p.layer_on_gpu(il) && p.kv_offload;
-    const std::string dev = gpu ? p.gpu_dev : "cpu";
+    static const std::string kHost = "cpu";
+    const std::string& dev = gpu ? p.gpu_devs[static_cast<std::size_t>(p.gpu_of(il))] : kHost;
     const std::uint64_t align = gpu ? kCudaAlign : kHostAlign;
     DevBytes& d = by_dev[dev];
     if (L.kind == LayerKind::kAttention) {

@@ -2,6 +2,7 @@
 // peak is the larger of two phases of what becomes resident: load (file pages populated, buffers
 // filled, the metadata transient) and serving (span, buffers, the touched part of compute buffers).
 #include <algorithm>
+#include <vector>
 
 #include "estimate/estimate_internal.h"
 
@@ -37,7 +38,8 @@ Basis weakest(Basis a, Basis b) { return static_cast<std::uint8_t>(a) > static_c
 
 }  // namespace
 
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& d) {
+void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& d,
+              bool keep_parts) {
   constexpr Seg kSegs[] = {Seg::kWeights, Seg::kKv, Seg::kActivations, Seg::kQuant, Seg::kSystem};
   Acc run_all, load_all, total_all;
   for (Seg s : kSegs) {
@@ -48,7 +50,7 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
       reserved.add(t.part.kind, t.part.bytes);
       run.add(t.part.kind, t.part.resident_bytes);
       load.add(t.part.kind, t.load_resident);
-      seg.parts.push_back(t.part);
+      if (keep_parts) seg.parts.push_back(t.part);
     }
     seg.cpu_bytes = reserved.anon;
     seg.shared_bytes = reserved.mapped;
@@ -88,10 +90,42 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
                                           run_all.host(), run_all.host(), basis_all,
                                           "resident host memory while serving (full ubatch at the "
                                           "end of the context, last-token logits)"});
-  if (p.gpu_build)
+  if (!p.gpu_build) return;
+  // Per GPU of the split: its parts by segment, its peak (device memory only grows).
+  d.devices.resize(p.n_gpus());
+  std::vector<std::uint64_t> run(p.n_gpus(), 0), load(p.n_gpus(), 0);
+  for (std::size_t j = 0; j < p.n_gpus(); ++j) {
+    DeviceUsage& u = d.devices[j];
+    u.device = p.gpu_devs[j];
+    for (std::int16_t g : p.layer_gpu) u.n_layers += g == static_cast<std::int16_t>(j) ? 1 : 0;
+  }
+  for (const Term& t : terms) {
+    if (t.part.kind != MemoryKind::kDevice) continue;
+    const auto it = std::find(p.gpu_devs.begin(), p.gpu_devs.end(), t.part.device);
+    if (it == p.gpu_devs.end()) continue;
+    const auto j = static_cast<std::size_t>(it - p.gpu_devs.begin());
+    DeviceUsage& u = d.devices[j];
+    switch (t.seg) {
+      case Seg::kWeights:
+      case Seg::kQuant: u.weights_bytes += t.part.bytes; break;
+      case Seg::kKv: u.kv_bytes += t.part.bytes; break;
+      case Seg::kActivations: u.compute_bytes += t.part.bytes; break;
+      case Seg::kSystem: u.overhead_bytes += t.part.bytes; break;
+    }
+    run[j] += t.part.resident_bytes;
+    load[j] += t.load_resident;
+  }
+  for (std::size_t j = 0; j < p.n_gpus(); ++j) d.devices[j].peak_bytes = std::max(run[j], load[j]);
+  if (p.n_gpus() == 1) {
     d.peak_usage.parts.push_back(MemoryPart{"device_peak", p.gpu_dev, MemoryKind::kDevice,
                                             *d.peak_usage.gpu_bytes, *d.peak_usage.gpu_bytes,
                                             basis_all, "CUDA context + buffers + pools"});
+    return;
+  }
+  for (const DeviceUsage& u : d.devices)
+    d.peak_usage.parts.push_back(MemoryPart{"device_peak", u.device, MemoryKind::kDevice, u.peak_bytes,
+                                            u.peak_bytes, basis_all,
+                                            "CUDA context + buffers + pools on this GPU of the split"});
 }
 
 }  // namespace bitnet::detail

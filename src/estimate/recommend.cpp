@@ -46,6 +46,11 @@ Status recommend(const ModelStructureInfo& m, const TensorDigest& digest,
   r.recommended_system_ram = with_margin(r.min_system_ram, cfg.safety_margin);
   if (d.peak_usage.gpu_bytes) {
     r.min_gpu_memory = *d.peak_usage.gpu_bytes;
+    // A split: what the most loaded GPU needs (each GPU's own peak is in d.devices).
+    if (d.devices.size() > 1) {
+      r.min_gpu_memory = 0;
+      for (const DeviceUsage& u : d.devices) r.min_gpu_memory = std::max(*r.min_gpu_memory, u.peak_bytes);
+    }
     r.recommended_gpu_memory = with_margin(*r.min_gpu_memory, cfg.safety_margin);
   }
   r.swap_requirements = cfg.available_ram && d.peak_usage.cpu_bytes > *cfg.available_ram

@@ -2,6 +2,7 @@
 // would use them (memory-model.md §5, §6, §8), echoed as ResolvedConfig.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
@@ -61,13 +62,54 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& diges
   const RuntimeProfile& prof = *p.prof;
 
   // Device: the analysis config's device if it is a GPU, else the runtime's.
-  const Device dev = cfg.device.is_gpu() ? cfg.device : rt.device;
+  // (A list of GPUs alone, --device cuda:0,cuda:1 without `device` set, means its first GPU.)
+  const Device dev = cfg.device.is_gpu()  ? cfg.device
+                     : rt.device.is_gpu() || rt.devices.size() < 2 ? rt.device
+                                                                     : rt.devices.front();
   p.gpu_build = dev.is_gpu();
   if (p.gpu_build && !prof.has_gpu_backend)
     return invalid("runtime '" + std::string(prof.name) + "' has no CUDA backend", "device",
                    "use --device cpu, or --runtime llama.cpp for a GPU estimate");
-  p.gpu_dev = dev.to_string();
-  if (p.gpu_build) p.gpu = &gpu_overheads(cfg.gpu_name);
+  // The GPUs of a split (--device cuda:0,cuda:1 / -ts): see RuntimeConfig::devices.
+  std::vector<Device> gpus;
+  std::vector<float> props;
+  if (p.gpu_build) {
+    const std::size_t n = std::max<std::size_t>({1, rt.devices.size(), rt.tensor_split.size()});
+    if (rt.devices.size() > 1 && !rt.tensor_split.empty() && rt.tensor_split.size() != rt.devices.size())
+      return invalid(std::to_string(rt.tensor_split.size()) + " -ts proportions for " +
+                         std::to_string(rt.devices.size()) + " devices",
+                     "tensor_split", "give one proportion per --device entry");
+    for (std::size_t j = 0; j < n; ++j) {
+      Device d = rt.devices.size() > 1 ? rt.devices[j] : Device{Device::Kind::kCuda, dev.index + static_cast<std::uint32_t>(j)};
+      if (!d.is_gpu())
+        return invalid("--device " + d.to_string() + " in a list of GPUs", "device",
+                       "list only GPUs (cuda:N) to split layers over");
+      if (std::find(gpus.begin(), gpus.end(), d) != gpus.end())
+        return invalid("--device lists " + d.to_string() + " twice", "device", "list each GPU once");
+      gpus.push_back(d);
+    }
+    float sum = 0.0f;
+    for (float x : rt.tensor_split) {
+      if (!(x >= 0.0f))
+        return invalid("-ts proportions must be >= 0", "tensor_split", "e.g. -ts 3,1");
+      sum += x;
+    }
+    props = rt.tensor_split;
+    if (n > 1 && !(sum > 0.0f)) {
+      // llama.cpp splits by each device's free memory when -ts is absent or all zero.
+      props.assign(n, 1.0f);
+      p.warnings.push_back("no -ts over " + std::to_string(n) +
+                           " GPUs: assumed an equal split (llama.cpp splits by free memory)");
+    }
+  }
+  p.gpu_dev = gpus.empty() ? dev.to_string() : gpus.front().to_string();
+  for (std::size_t j = 0; j < gpus.size(); ++j) {
+    const std::string& name = j < cfg.gpu_names.size() && !cfg.gpu_names[j].empty() ? cfg.gpu_names[j]
+                                                                                   : cfg.gpu_name;
+    p.gpu_devs.push_back(gpus[j].to_string());
+    p.gpu_rows.push_back(&gpu_overheads(name));
+  }
+  if (p.gpu_build) p.gpu = p.gpu_rows.front();
 
   if (cfg.cpu_isa.empty()) {
     p.isa = prof.default_isa;
@@ -166,6 +208,29 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& diges
                            " ignored: the device is the CPU");
     p.i_gpu_start = m.n_layer + 1;
   }
+  // Layer -> GPU (llama-model.cpp load_tensors): cumulative proportions normalised in float; layer
+  // il goes to upper_bound(splits, (il - i_gpu_start) / act_gpu_layers).
+  if (p.gpu_build) {
+    std::vector<float> splits(p.gpu_devs.size(), 1.0f);
+    if (splits.size() > 1) {
+      float split_sum = 0.0f;
+      for (std::size_t j = 0; j < splits.size(); ++j) {
+        split_sum += props[j];
+        splits[j] = split_sum;
+      }
+      for (float& x : splits) x /= split_sum;
+    }
+    const std::uint32_t act = m.n_layer + 1 - p.i_gpu_start;
+    p.layer_gpu.assign(std::size_t{m.n_layer} + 1, -1);
+    for (std::uint32_t il = p.i_gpu_start; il <= m.n_layer; ++il) {
+      const float v = static_cast<float>(il - p.i_gpu_start) / static_cast<float>(act);
+      const auto j = std::upper_bound(splits.begin(), splits.end(), v) - splits.begin();
+      p.layer_gpu[il] = static_cast<std::int16_t>(std::min<std::ptrdiff_t>(j, static_cast<std::ptrdiff_t>(splits.size()) - 1));
+    }
+    // The logits run where the output layer is; a host-resident head is op-offloaded to the first
+    // GPU (ggml-backend.cpp: the highest-priority backend that supports the op).
+    p.out_gpu = p.layer_gpu[m.n_layer] >= 0 ? static_cast<std::uint32_t>(p.layer_gpu[m.n_layer]) : 0;
+  }
   p.kv_offload = !rt.no_kv_offload;
   p.repack_enabled = rt.repack;
   p.n_threads = rt.n_threads > 0 ? rt.n_threads : prof.default_threads;
@@ -173,6 +238,11 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& diges
 
   ResolvedConfig& rc = p.rc;
   rc.device = dev.to_string();
+  if (p.gpu_devs.size() > 1) {
+    rc.device.clear();
+    for (const std::string& d : p.gpu_devs) rc.device += (rc.device.empty() ? "" : ",") + d;
+    rc.tensor_split = props;
+  }
   rc.runtime = std::string(prof.name);
   rc.n_ctx = static_cast<std::uint32_t>(n_ctx);
   rc.n_ctx_seq = static_cast<std::uint32_t>(kv_size);

@@ -2,6 +2,7 @@
 // per-tensor host objects, graph metadata, the GGUF metadata load transient, and on a GPU the CUDA
 // context, cuBLAS workspaces and the CUDA memory pool (src/tables/device_overheads.cpp).
 #include <algorithm>
+#include <vector>
 
 #include "bitnet/measure.h"
 #include "estimate/digest.h"
@@ -134,37 +135,50 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
   }
 
   if (p.gpu_build) {
-    const GpuOverheads& g = *p.gpu;
-    BITNET_TRY(push("cuda_context", p.gpu_dev, MemoryKind::kDevice, g.cuda_context, g.cuda_context,
-                    B(0), g.basis, "CUDA context (driver, runtime, kernel images); " +
-                                       std::string(g.source)));
-    // Pools and workspaces appear at the first ubatch and never shrink.
-    bool attn_on_gpu = false;
-    std::uint64_t n_kv = 0;
+    // Per GPU of the split: its CUDA context (its own overhead row), and whether attention runs on
+    // it and over how many cells (no FA: cuBLAS and the f16 KQ in its pool).
+    const std::size_t n = p.n_gpus();
+    std::vector<std::uint64_t> n_kv(n, 0);
+    std::vector<bool> attn(n, false);
     for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+      const int j = p.gpu_of(il);
       const LayerInfo L = layer_at(m, il);
-      if (L.kind != LayerKind::kAttention || !p.layer_on_gpu(il)) continue;
-      attn_on_gpu = true;
-      n_kv = std::max(n_kv, attn_cells(p, L));
+      if (j < 0 || L.kind != LayerKind::kAttention) continue;
+      attn[static_cast<std::size_t>(j)] = true;
+      n_kv[static_cast<std::size_t>(j)] = std::max(n_kv[static_cast<std::size_t>(j)], attn_cells(p, L));
     }
-    const bool cublas = w.gpu_cublas_gemm || (attn_on_gpu && !p.rc.flash_attn);
-    B pool = B(g.retained_pool) + B(g.transient_pool);
-    if (cublas) pool += B(g.cublas_gemm_extra);
-    // No FA: the KQ*V GEMM converts KQ to f16 in the pool: 2*n_kv*n_ub*n_head.
-    if (attn_on_gpu && !p.rc.flash_attn)
-      pool += B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m));
-    // Host side of the same first-ubatch growth: lazily loaded CUDA modules (kernel images).
+    const bool attn_on_gpu = std::find(attn.begin(), attn.end(), true) != attn.end();
+    for (std::size_t j = 0; j < n; ++j) {
+      const GpuOverheads& g = *p.gpu_rows[j];
+      BITNET_TRY(push("cuda_context", p.gpu_devs[j], MemoryKind::kDevice, g.cuda_context,
+                      g.cuda_context, B(0), g.basis,
+                      "CUDA context (driver, runtime, kernel images); " + std::string(g.source)));
+    }
+    // Pools and workspaces appear at the first ubatch and never shrink.
+    const GpuOverheads& g = *p.gpu;
+    const bool cublas_any = w.gpu_cublas_gemm || (attn_on_gpu && !p.rc.flash_attn);
+    // Host side of the same first-ubatch growth: lazily loaded CUDA modules (kernel images), once
+    // per process.
     B lazy = B(g.host_lazy_modules);
-    if (cublas) lazy += B(g.host_lazy_cublas);
+    if (cublas_any) lazy += B(g.host_lazy_cublas);
     if (attn_on_gpu && !p.rc.flash_attn) lazy += B(g.host_lazy_no_fa);
     BITNET_TRY(push("cuda_lazy_modules_host", "cpu", MemoryKind::kAnonymous, lazy, lazy, B(0),
                     g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
                     "CUDA lazy module loading: host memory of kernels loaded at the first ubatch "
                     "(more once cuBLAS and the no-FA attention kernels run); " + std::string(g.source)));
-    BITNET_TRY(push("cublas_workspace_pool", p.gpu_dev, MemoryKind::kDevice, pool, pool, B(0),
-                    g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
-                    "ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "
-                    "+ cuBLAS GEMM state, + no-FA f16 KQ); " + std::string(g.source)));
+    for (std::size_t j = 0; j < n; ++j) {
+      const GpuOverheads& gj = *p.gpu_rows[j];
+      // A cuBLAS GEMM weight anywhere counts on every GPU of a split (an upper bound there).
+      const bool cublas = w.gpu_cublas_gemm || (attn[j] && !p.rc.flash_attn);
+      B pool = B(gj.retained_pool) + B(gj.transient_pool);
+      if (cublas) pool += B(gj.cublas_gemm_extra);
+      // No FA: the KQ*V GEMM converts KQ to f16 in the pool: 2*n_kv*n_ub*n_head.
+      if (attn[j] && !p.rc.flash_attn) pool += B(2) * B(n_kv[j]) * B(p.n_tokens) * B(max_n_head(m));
+      BITNET_TRY(push("cublas_workspace_pool", p.gpu_devs[j], MemoryKind::kDevice, pool, pool, B(0),
+                      gj.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
+                      "ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "
+                      "+ cuBLAS GEMM state, + no-FA f16 KQ); " + std::string(gj.source)));
+    }
   }
   return Ok{};
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <vector>
 
 #include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
@@ -42,14 +43,17 @@ Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t) {
 
 namespace {
 
-std::string buffer_name(const Plan& p, Buf b) {
+std::string buffer_name(const Plan& p, Buf b, std::size_t gpu = 0) {
   switch (b) {
     case Buf::kMapped: return std::string(p.prof->mapped_buffer);
     case Buf::kHost: return "CPU";
     case Buf::kPinned: return "CUDA_Host";
     case Buf::kRepack: return "CPU_REPACK";
     case Buf::kAmx: return "AMX";
-    case Buf::kDevice: return "CUDA" + p.gpu_dev.substr(p.gpu_dev.find(':') + 1);
+    case Buf::kDevice: {
+      const std::string& d = p.gpu_devs.empty() ? p.gpu_dev : p.gpu_devs[gpu];
+      return "CUDA" + d.substr(d.find(':') + 1);
+    }
     case Buf::kCount: break;
   }
   return "CPU";
@@ -75,6 +79,7 @@ Result<WeightsResult> weight_terms(const Plan& p) {
       pl.on_gpu = il >= 0 && p.layer_on_gpu(il) && cuda_supports_type(g.type);
       if (pl.on_gpu) {
         pl.buf = Buf::kDevice;
+        pl.gpu = static_cast<std::uint32_t>(p.gpu_of(il));
         if (g.cuda_error) place_error = g.cuda_error;
         pl.alloc = g.cuda.value();
         alloc_sum += g.cuda;
@@ -113,13 +118,14 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     bool any = false;
   };
   std::array<Acc, static_cast<std::size_t>(Buf::kCount)> bufs{};
+  std::vector<Acc> dev_bufs(p.n_gpus());  // Buf::kDevice, one per GPU of the split
   bool head_on_gpu = false;
   const bool op_offload = p.gpu_build && p.n_tokens >= kOpOffloadMinBatch;
   const std::uint64_t n_ub = p.n_tokens;
   const std::uint64_t n_used = std::max<std::uint64_t>(1, m.n_expert_used);
   std::uint64_t max_k[std::size(kVecDotClasses)][2] = {};
   auto visit = [&](const Placement& pl, const TensorGroup& g) {
-    Acc& b = bufs[static_cast<std::size_t>(pl.buf)];
+    Acc& b = pl.buf == Buf::kDevice ? dev_bufs[pl.gpu] : bufs[static_cast<std::size_t>(pl.buf)];
     b.any = true;
     if (g.derived) b.derived = true;
     b.bytes += B(pl.alloc);
@@ -203,19 +209,33 @@ Result<WeightsResult> weight_terms(const Plan& p) {
   // buffer for ubatches of >= 32 tokens.
   if (op_offload && head != nullptr && !head_on_gpu) w.output_weight_on_host = head->nbytes;
 
+  // Buffers in Buf order; the device buffer once per GPU of the split.
+  struct Out {
+    Buf kind;
+    std::size_t gpu;
+    const Acc* acc;
+  };
+  std::vector<Out> outs;
   for (std::size_t i = 0; i < bufs.size(); ++i) {
-    const Acc& b = bufs[i];
-    if (!b.any) continue;
     const Buf kind = static_cast<Buf>(i);
+    if (kind != Buf::kDevice) outs.push_back({kind, 0, &bufs[i]});
+    else
+      for (std::size_t j = 0; j < dev_bufs.size(); ++j) outs.push_back({kind, j, &dev_bufs[j]});
+  }
+  for (const Out& o : outs) {
+    const Buf kind = o.kind;
+    const std::size_t gpu = o.gpu;
+    const Acc& b = *o.acc;
+    if (!b.any) continue;
     BITNET_ASSIGN_OR_RETURN(const std::uint64_t bytes, b.bytes.to_result("model buffer"));
     Term term;
-    term.part.name = buffer_name(p, kind);
+    term.part.name = buffer_name(p, kind, gpu);
     term.part.basis = b.derived ? Basis::kDerived : Basis::kExact;
     const bool mapped = kind == Buf::kMapped;
     const bool repacked = kind == Buf::kRepack || kind == Buf::kAmx;
     term.seg = repacked ? Seg::kQuant : Seg::kWeights;
     if (kind == Buf::kDevice) {
-      term.part.device = p.gpu_dev;
+      term.part.device = p.gpu_devs[gpu];
       term.part.kind = MemoryKind::kDevice;
       term.part.bytes = bytes;
       term.part.source = "ggml-cuda.cu get_alloc_size: pad128(nbytes + MATRIX_ROW_PADDING rows)";

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <limits>
 #include <new>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -64,6 +66,65 @@ Result<FitResult> fit_with_engine(const ModelStructureInfo& model, const Estimat
   Planner p(model, engine, budgets_for(inventory, request.reserve), request);
   p.set_threads(inventory.host.recommended_threads());
   BITNET_ASSIGN_OR_RETURN(FitResult r, p.fit());
+  // Several GPUs, some of which cannot hold even their own CUDA context and pools: llama.cpp would
+  // still create a context on every device it is given, so plan on the others and name them
+  // (-dev CUDA0,CUDA2), when that offloads more (or as much at a larger context).
+  const std::uint32_t n_all = model.n_layer + 1;
+  if (inventory.gpus.size() > 1 && (!r.fits || r.config.n_gpu_layers < static_cast<std::int32_t>(n_all))) {
+    Inventory kept = inventory;
+    kept.gpus.clear();
+    std::vector<std::size_t> idx;
+    std::vector<std::string> left_out;
+    for (std::size_t j = 0; j < inventory.gpus.size(); ++j) {
+      const GpuInventory& g = inventory.gpus[j];
+      const GpuOverheadInfo o = gpu_overhead_info(g.name);
+      const std::uint64_t budget = g.usable_bytes() > request.reserve ? g.usable_bytes() - request.reserve : 0;
+      if (budget > o.cuda_context + o.retained_pool + o.transient_pool) {
+        kept.gpus.push_back(g);
+        idx.push_back(j);
+      } else {
+        left_out.push_back("cuda:" + std::to_string(g.index));
+      }
+    }
+    if (!kept.gpus.empty() && !left_out.empty()) {
+      Planner p2(model, engine, budgets_for(kept, request.reserve), request);
+      p2.set_threads(inventory.host.recommended_threads());
+      BITNET_ASSIGN_OR_RETURN(FitResult k, p2.fit());
+      const bool better = k.fits && (!r.fits || k.config.n_gpu_layers > r.config.n_gpu_layers ||
+                                     (k.config.n_gpu_layers == r.config.n_gpu_layers && k.config.n_ctx > r.config.n_ctx));
+      if (better) {
+        std::string dev = " -dev ";
+        for (std::size_t i = 0; i < kept.gpus.size(); ++i) dev += (i ? ",CUDA" : "CUDA") + std::to_string(kept.gpus[i].index);
+        // Budgets and usage over the whole inventory: the GPUs left out use nothing.
+        auto widen = [&](const std::vector<std::uint64_t>& used) {
+          std::vector<std::uint64_t> w(1 + inventory.gpus.size(), 0);
+          if (!used.empty()) w[0] = used[0];
+          for (std::size_t i = 0; i < idx.size() && 1 + i < used.size(); ++i) w[1 + idx[i]] = used[1 + i];
+          return w;
+        };
+        std::vector<DeviceBudget> full = budgets_for(inventory, request.reserve);
+        std::vector<std::uint64_t> used_k;
+        for (const DeviceBudget& b : k.budget) used_k.push_back(b.used);
+        const std::vector<std::uint64_t> used_full = widen(used_k);
+        for (std::size_t d = 0; d < full.size(); ++d) full[d].used = used_full[d];
+        k.budget = std::move(full);
+        k.flags += dev;
+        for (FitCandidate& a : k.alternatives) {
+          a.flags += dev;
+          a.used = widen(a.used);
+        }
+        std::string names;
+        for (const std::string& n : left_out) names += (names.empty() ? "" : ", ") + n;
+        k.warnings.push_back(names + ": cannot hold even its CUDA context and pools within the budget; left out of "
+                             "the plan (" + dev.substr(1) + "; -ts is over the GPUs -dev names)");
+        k.reason = "without " + names + ": " + k.reason;
+        k.engine_calls += r.engine_calls;
+        r = std::move(k);
+      } else {
+        r.engine_calls += k.engine_calls;
+      }
+    }
+  }
   // GPUs too small for even the CUDA context and the compute buffer of a GPU build: run on the
   // CPU alone (llama.cpp -dev none), when -ngl was left to us and that fits.
   if (!r.fits && !inventory.gpus.empty() && !request.given.n_gpu_layers) {

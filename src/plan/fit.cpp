@@ -114,17 +114,11 @@ Planner::Planner(const ModelStructureInfo& model, EstimateFn engine, std::vector
   n_gpus_ = budget_.empty() ? 0 : budget_.size() - 1;
 }
 
-Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
-                                               std::size_t gpu) {
-  if (n_gpus_ > 0 && gpu == 0) gpu = n_gpus_;  // the device holding the output layer (1-based)
-  // GPUs of the same name get the same overhead row: share their cache entries.
-  for (std::size_t g = 1; g < gpu; ++g)
-    if (budget_[g].name == budget_[gpu].name) {
-      gpu = g;
-      break;
-    }
+Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
+                                           const std::vector<std::uint32_t>& split) {
+  const std::vector<std::uint32_t> key_split = n_gpus_ > 1 ? split : std::vector<std::uint32_t>{};
   const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
-                                   static_cast<int>(k.flash_attn), n_ctx, ngl, gpu);
+                                   static_cast<int>(k.flash_attn), n_ctx, ngl, key_split);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
   MemoryAnalysisConfig cfg;
   cfg.runtime = request_.given;
@@ -136,23 +130,40 @@ Result<const Planner::Single*> Planner::single(const Knobs& k, std::uint32_t n_c
   if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
   cfg.runtime.device = dev;
   cfg.runtime.n_gpu_layers = n_gpus_ > 0 ? static_cast<std::int32_t>(ngl) : 0;
+  cfg.runtime.devices.clear();
+  cfg.runtime.tensor_split.clear();
   cfg.device = dev;
-  if (n_gpus_ > 0) cfg.gpu_name = budget_[gpu].name;
+  if (n_gpus_ == 1) cfg.gpu_name = budget_[1].name;
+  if (n_gpus_ > 1) {
+    // The split as llama.cpp's -ts: layer counts are proportions that give exactly these counts.
+    const bool none = std::all_of(split.begin(), split.end(), [](std::uint32_t x) { return x == 0; });
+    for (std::size_t j = 0; j < n_gpus_; ++j) {
+      const auto d = Device::parse(budget_[1 + j].device);
+      cfg.runtime.devices.push_back(d ? *d : Device{Device::Kind::kCuda, static_cast<std::uint32_t>(j)});
+      cfg.runtime.tensor_split.push_back(none || j >= split.size() ? 1.0f : static_cast<float>(split[j]));
+      cfg.gpu_names.push_back(budget_[1 + j].name);
+    }
+    cfg.device = cfg.runtime.devices.front();
+    cfg.runtime.device = cfg.device;
+  }
   cfg.suggestions = false;
   cfg.detailed_breakdown = false;
   ++engine_calls_;
   auto r = engine_(cfg);
   if (!r) return std::move(r).error();
   const DetailedMemoryRequirements& d = *r;
-  Single s;
-  s.host = d.peak_usage.cpu_bytes + d.peak_usage.shared_bytes;
-  s.gpu = d.peak_usage.gpu_bytes.value_or(0);
-  s.layers = d.model_weights.gpu_bytes.value_or(0) + d.kv_cache.gpu_bytes.value_or(0);
-  s.compute = d.activations.gpu_bytes.value_or(0);
-  const std::uint64_t known = s.layers + s.compute;
-  s.fixed = s.gpu > known ? s.gpu - known : 0;
-  s.config = d.config;
-  return &cache_.emplace(key, std::move(s)).first->second;
+  Eval e;
+  e.used.push_back(d.peak_usage.cpu_bytes + d.peak_usage.shared_bytes);
+  if (n_gpus_ == 1) e.used.push_back(d.peak_usage.gpu_bytes.value_or(0));
+  if (n_gpus_ > 1) {
+    if (d.devices.size() != n_gpus_)
+      return Error{Errc::kInternal, "the engine returned " + std::to_string(d.devices.size()) +
+                                        " GPU shares for " + std::to_string(n_gpus_) + " GPUs",
+                   kNoOffset, "tensor_split", "please report this"};
+    for (const DeviceUsage& u : d.devices) e.used.push_back(u.peak_bytes);
+  }
+  e.config = d.config;
+  return &cache_.emplace(key, std::move(e)).first->second;
 }
 
 Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
@@ -171,6 +182,8 @@ Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
   if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
   cfg.runtime.device = dev;
   cfg.runtime.n_gpu_layers = 0;
+  cfg.runtime.devices.clear();       // the padding unit does not depend on the split
+  cfg.runtime.tensor_split.clear();
   cfg.device = dev;
   if (n_gpus_ > 0) cfg.gpu_name = budget_[n_gpus_].name;
   cfg.suggestions = false;
@@ -215,75 +228,47 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
       ts[i] = static_cast<float>(request_.tensor_split[i]);
     return layers_from_proportions(ts, ngl);
   }
-  BITNET_ASSIGN_OR_RETURN(const Single* top, single(k, n_ctx, ngl));
-  const std::uint64_t compute = top->compute;
+  // Filled from the top (the last GPU holds the output layer): each GPU takes the most layers its
+  // own budget allows, the engine's bytes for that GPU being linear in its layer count (solve_max:
+  // two estimates, a solve, the answer and one more checked); GPU 0 takes the rest.
   std::vector<std::uint32_t> split(n_gpus_, 0);
-  std::uint32_t placed = 0;  // layers on higher devices, counted from the top (output first)
-  for (std::size_t jj = n_gpus_; jj-- > 0;) {
+  std::uint32_t placed = 0;
+  for (std::size_t jj = n_gpus_; jj-- > 1;) {
     if (placed >= ngl) break;
-    BITNET_ASSIGN_OR_RETURN(const Single* base, single(k, n_ctx, placed));
-    const std::uint64_t e0 = base->layers;
-    BITNET_ASSIGN_OR_RETURN(const Single* own, single(k, n_ctx, ngl, 1 + jj));
-    const std::uint64_t fixed = own->fixed;
     auto f = [&](std::int64_t s) -> Result<Usage> {
-      BITNET_ASSIGN_OR_RETURN(const Single* u, single(k, n_ctx, placed + static_cast<std::uint32_t>(s)));
-      const std::uint64_t layers = u->layers > e0 ? u->layers - e0 : 0;
-      return Usage{0, layers + (s > 0 ? compute : 0) + fixed};
+      std::vector<std::uint32_t> trial = split;
+      trial[jj] = static_cast<std::uint32_t>(s);
+      trial[jj - 1] = ngl - placed - static_cast<std::uint32_t>(s);
+      BITNET_ASSIGN_OR_RETURN(const Eval* e, eval(k, n_ctx, ngl, trial));
+      Usage u(1 + n_gpus_, 0);
+      u[1 + jj] = e->used[1 + jj];
+      return u;
     };
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(0, ngl - placed, f, {kUnbounded, budget_bytes_[1 + jj]}));
-    const std::uint32_t s = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
-    split[jj] = s;
-    placed += s;
+    std::vector<std::uint64_t> only(1 + n_gpus_, kUnbounded);
+    only[1 + jj] = budget_bytes_[1 + jj];
+    // From one layer up: the first layer a GPU takes adds its compute buffer (and, on the top GPU,
+    // is the output layer), so the line starts at 1; when even 1 does not fit, the GPU takes none.
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(1, ngl - placed, f, only));
+    split[jj] = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
+    placed += split[jj];
   }
-  // What does not fit lands on device 0 (so flags and usage say the same, over budget there).
-  if (placed < ngl) split[0] += ngl - placed;
+  // What the others do not hold lands on GPU 0 (so flags and usage say the same, over budget there).
+  split[0] = ngl - placed;
   return split;
 }
 
 Result<Usage> Planner::usage(const Placement& p) {
-  if (n_gpus_ == 0) {
-    BITNET_ASSIGN_OR_RETURN(const Single* s, single(p.knobs, p.n_ctx, 0));
-    return Usage{s->host};
-  }
-  if (n_gpus_ == 1) {
-    BITNET_ASSIGN_OR_RETURN(const Single* s, single(p.knobs, p.n_ctx, p.n_gpu_layers));
-    return Usage{s->host, s->gpu};
-  }
-  // Several GPUs: the host side depends only on how many layers are offloaded; GPU j holds the
-  // difference of the offloaded-layer bytes between its cut points, plus the compute buffer (the
-  // output device's, an upper bound for the others: basis heuristic) and the per-device fixed
-  // overheads (CUDA context, cuBLAS, pool).
   std::vector<std::uint32_t> split = p.split;
-  if (split.size() != n_gpus_) split.assign(n_gpus_, 0);
-  const std::uint32_t sum = std::accumulate(split.begin(), split.end(), 0u);
-  if (sum < p.n_gpu_layers) split[0] += p.n_gpu_layers - sum;  // what did not fit lands on device 0
-  BITNET_ASSIGN_OR_RETURN(const Single* top, single(p.knobs, p.n_ctx, p.n_gpu_layers));
-  Usage u(1 + n_gpus_, 0);
-  u[0] = top->host;
-  std::uint32_t placed = 0;
-  std::uint64_t e_prev = 0;
-  for (std::size_t jj = n_gpus_; jj-- > 0;) {
-    const std::uint32_t s = split[jj];
-    std::uint64_t e_next = e_prev;
-    if (s > 0) {
-      BITNET_ASSIGN_OR_RETURN(const Single* cut, single(p.knobs, p.n_ctx, placed + s));
-      e_next = cut->layers;
-    }
-    std::uint64_t fixed = top->fixed;
-    if (jj + 1 != n_gpus_) {  // another GPU's overhead row (by its name)
-      BITNET_ASSIGN_OR_RETURN(const Single* own, single(p.knobs, p.n_ctx, p.n_gpu_layers, 1 + jj));
-      fixed = own->fixed;
-    }
-    u[1 + jj] = (e_next > e_prev ? e_next - e_prev : 0) + (s > 0 ? top->compute : 0) + fixed;
-    e_prev = e_next;
-    placed += s;
+  if (n_gpus_ > 1 && split.size() != n_gpus_) {
+    BITNET_ASSIGN_OR_RETURN(split, split_for(p.knobs, p.n_ctx, p.n_gpu_layers));
   }
-  return u;
+  BITNET_ASSIGN_OR_RETURN(const Eval* e, eval(p.knobs, p.n_ctx, n_gpus_ > 0 ? p.n_gpu_layers : 0, split));
+  return e->used;
 }
 
 Result<ResolvedConfig> Planner::resolved(const Placement& p) {
-  BITNET_ASSIGN_OR_RETURN(const Single* s, single(p.knobs, p.n_ctx, p.n_gpu_layers));
-  ResolvedConfig rc = s->config;
+  BITNET_ASSIGN_OR_RETURN(const Eval* e, eval(p.knobs, p.n_ctx, n_gpus_ > 0 ? p.n_gpu_layers : 0, p.split));
+  ResolvedConfig rc = e->config;
   rc.n_gpu_layers = static_cast<std::int32_t>(n_gpus_ > 0 ? p.n_gpu_layers : 0);
   return rc;
 }
@@ -359,6 +344,8 @@ Result<Planner::Option> Planner::best_context(const Knobs& k, std::uint32_t ngl,
   }
   BITNET_ASSIGN_OR_RETURN(const std::uint32_t unit, ctx_unit(k));
   const std::int64_t x_hi = ctx_cap(unit) / unit;
+  if (n_gpus_ > 1 && request_.tensor_split.empty())
+    return best_context_split(k, ngl, std::min<std::int64_t>(x_lo, x_hi), x_hi, unit);
   auto f = [&](std::int64_t x) -> Result<Usage> {
     const auto n_ctx = static_cast<std::uint32_t>(x * unit);
     BITNET_ASSIGN_OR_RETURN(const std::vector<std::uint32_t> split, split_for(k, n_ctx, ngl));
@@ -371,6 +358,88 @@ Result<Planner::Option> Planner::best_context(const Knobs& k, std::uint32_t ngl,
   o.used = m.at_x;
   o.ok = m.x.has_value();
   o.limited_by = !o.ok ? limiter(m.at_x) : (m.at_next ? limiter(m.at_next) : "n_ctx_train");
+  return o;
+}
+
+// Several GPUs, split solved: the split that fits changes with the context (a layer moves down a
+// GPU whenever one fills), so the usage under "the best split at x" is a staircase, not a line.
+// Each GPU's usage at a fixed split is piecewise linear in x, and the staircase only steps where
+// some GPU's own line crosses its budget. So: (1) an upper bound from the GPUs pooled at the floor's
+// split (linear: solve_max); (2) while the best split at x does not fit, jump to the largest context
+// below x at which some GPU holds one more layer (GPU 0: its remainder) -- each a solve of that
+// GPU's own line; (3) check that x + 1 under its own best split does not fit (where it does, a
+// layer pattern the lines did not see: climb at that split and check again).
+Result<Planner::Option> Planner::best_context_split(const Knobs& k, std::uint32_t ngl, std::int64_t x_lo,
+                                                    std::int64_t x_hi, std::uint32_t unit) {
+  Option o;
+  auto ctx = [&](std::int64_t x) { return static_cast<std::uint32_t>(x * unit); };
+  auto at = [&](std::int64_t x, const std::vector<std::uint32_t>& split) -> Result<Usage> {
+    BITNET_ASSIGN_OR_RETURN(const Eval* e, eval(k, ctx(x), ngl, split));
+    return e->used;
+  };
+  BITNET_ASSIGN_OR_RETURN(std::vector<std::uint32_t> split, split_for(k, ctx(x_lo), ngl));
+  BITNET_ASSIGN_OR_RETURN(Usage used, at(x_lo, split));
+  std::int64_t x = x_lo;
+  if (!usage_fits(used, budget_bytes_)) {
+    o.placement = Placement{k, ctx(x_lo), ngl, std::move(split)};
+    o.used = std::move(used);
+    o.limited_by = limiter(o.used);
+    return o;
+  }
+  // (1) The GPUs pooled: [host, sum of GPUs] against [host budget, sum of GPU budgets].
+  {
+    std::uint64_t pooled_budget = 0;
+    for (std::size_t j = 1; j < budget_bytes_.size(); ++j) pooled_budget += budget_bytes_[j];
+    auto pooled = [&](std::int64_t xx) -> Result<Usage> {
+      BITNET_ASSIGN_OR_RETURN(const Usage u, at(xx, split));
+      std::uint64_t sum = 0;
+      for (std::size_t j = 1; j < u.size(); ++j) sum += u[j];
+      return Usage{u[0], sum};
+    };
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x_lo, x_hi, pooled, {budget_bytes_[0], pooled_budget}));
+    x = m.x.value_or(x_lo);
+  }
+  // (2) Down the staircase.
+  const int kMaxSteps = 4 * static_cast<int>(max_ngl()) + 8;  // each step gains a layer of room
+  for (int step = 0; step < kMaxSteps; ++step) {
+    BITNET_ASSIGN_OR_RETURN(split, split_for(k, ctx(x), ngl));
+    BITNET_ASSIGN_OR_RETURN(used, at(x, split));
+    if (usage_fits(used, budget_bytes_) || x <= x_lo) break;
+    std::int64_t next = x_lo;
+    for (std::size_t j = 0; j < n_gpus_; ++j) {
+      std::vector<std::uint32_t> more = split;
+      if (j > 0) {
+        if (more[0] == 0) continue;
+        ++more[j];
+        --more[0];
+      }
+      std::vector<std::uint64_t> only(1 + n_gpus_, kUnbounded);
+      only[1 + j] = budget_bytes_[1 + j];
+      auto f = [&](std::int64_t xx) { return at(xx, more); };
+      BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x_lo, x - 1, f, only));
+      if (m.x) next = std::max(next, *m.x);
+    }
+    x = next;
+  }
+  // (3) The next step must not fit under its own best split.
+  std::optional<Usage> at_next;
+  for (int step = 0; step < kMaxSteps && x < x_hi; ++step) {
+    BITNET_ASSIGN_OR_RETURN(std::vector<std::uint32_t> s1, split_for(k, ctx(x + 1), ngl));
+    BITNET_ASSIGN_OR_RETURN(Usage u1, at(x + 1, s1));
+    if (!usage_fits(u1, budget_bytes_)) {
+      at_next = std::move(u1);
+      break;
+    }
+    auto f = [&](std::int64_t xx) { return at(xx, s1); };
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x + 1, x_hi, f, budget_bytes_));
+    x = m.x.value_or(x + 1);
+    split = std::move(s1);
+    used = m.at_x;
+  }
+  o.placement = Placement{k, ctx(x), ngl, std::move(split)};
+  o.used = std::move(used);
+  o.ok = usage_fits(o.used, budget_bytes_);
+  o.limited_by = !o.ok ? limiter(o.used) : (at_next ? limiter(at_next) : "n_ctx_train");
   return o;
 }
 

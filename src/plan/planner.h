@@ -1,6 +1,6 @@
-// The fit planner: budgets per device, a composed per-device view of the memory engine (one GPU
-// per engine call; several GPUs by differencing the offloaded-layer bytes), and the policy that
-// picks the context, -ngl, split, KV type and flash attention.
+// The fit planner: budgets per device, the memory engine's per-device peaks (one engine call per
+// placement, the split passed as -ts), and the policy that picks the context, -ngl, split, KV type
+// and flash attention.
 #pragma once
 
 #include <cstdint>
@@ -63,12 +63,12 @@ class Planner {
   void set_threads(std::uint32_t t) noexcept { threads_ = t; }
 
  private:
-  struct Single {  // one engine call: one GPU (cuda:0) or none
-    std::uint64_t host = 0, gpu = 0, layers = 0, compute = 0, fixed = 0;
+  struct Eval {  // one engine call: per-device peaks and the resolved settings
+    Usage used;
     ResolvedConfig config;
   };
-  // gpu: which GPU's overhead row (its name) the engine charges; the output device by default.
-  Result<const Single*> single(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl, std::size_t gpu = 0);
+  Result<const Eval*> eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
+                           const std::vector<std::uint32_t>& split);
   Result<std::vector<Knobs>> ladder(bool quantized_kv);
   std::uint32_t ctx_cap(std::uint32_t unit) const;
 
@@ -79,6 +79,8 @@ class Planner {
     std::string limited_by;
   };
   Result<Option> best_context(const Knobs& k, std::uint32_t ngl, std::uint32_t x_lo);
+  Result<Option> best_context_split(const Knobs& k, std::uint32_t ngl, std::int64_t x_lo,
+                                    std::int64_t x_hi, std::uint32_t unit);
   Result<Option> best_layers(const Knobs& k, std::uint32_t x);
   std::string limiter(const std::optional<Usage>& next) const;
 
@@ -91,7 +93,7 @@ class Planner {
   std::uint32_t engine_calls_ = 0;
   std::uint32_t threads_ = 0;
   std::vector<std::string> skipped_;  // rungs the runtime refuses
-  std::map<std::tuple<int, int, int, std::uint32_t, std::uint32_t, std::size_t>, Single> cache_;
+  std::map<std::tuple<int, int, int, std::uint32_t, std::uint32_t, std::vector<std::uint32_t>>, Eval> cache_;
   struct UnitProbe {
     std::optional<Error> error;  // the runtime refuses these knobs (e.g. no flash attention)
     std::uint32_t unit = 0;

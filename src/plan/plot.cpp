@@ -3,6 +3,7 @@
 // (<metadata id="bitnet-data">, JSON) so that a test can compare them with `estimate --json`.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <new>
 #include <set>
 
@@ -92,6 +93,8 @@ Result<std::string> render_memory_plot(const ProductionModelLoader& model, const
       a.device = config.device;
       a.suggestions = false;
       if (inventory != nullptr && !inventory->gpus.empty()) a.gpu_name = inventory->gpus.front().name;
+      if (inventory != nullptr)
+        for (const GpuInventory& g : inventory->gpus) a.gpu_names.push_back(g.name);
       BITNET_ASSIGN_OR_RETURN(DetailedMemoryRequirements d, model.get_detailed_memory_requirements(a));
       if (!seen.insert(d.config.n_ctx).second) continue;
       samples.push_back({d.config.n_ctx, std::move(d)});
@@ -114,7 +117,7 @@ Result<std::string> render_memory_plot(const ProductionModelLoader& model, const
     // Data first: the same numbers the picture shows.
     Json data;
     data["model"] = info.path;
-    data["device"] = config.device.to_string();
+    data["device"] = samples.front().d.config.device;  // "cuda:0,cuda:1" for a split
     data["runtime"] = config.runtime;
     data["units"] = "bytes";
     Json js = Json::array();
@@ -126,6 +129,11 @@ Result<std::string> render_memory_plot(const ProductionModelLoader& model, const
       j["segments"] = segs;
       j["total"] = seg_json(s.d.total);
       j["peak_usage"] = seg_json(s.d.peak_usage);
+      if (s.d.devices.size() > 1) {  // a split: each GPU's peak
+        Json dj = Json::object();
+        for (const DeviceUsage& u : s.d.devices) dj[u.device] = u.peak_bytes;
+        j["gpu_peaks"] = dj;
+      }
       js.push_back(j);
     }
     data["samples"] = js;
@@ -167,7 +175,7 @@ Result<std::string> render_memory_plot(const ProductionModelLoader& model, const
     svg += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"white\"/>\n", W, H);
     svg += fmt::format("<text x=\"{}\" y=\"22\" font-size=\"15\">{}</text>\n", ml,
                        xml_escape(fmt::format("{} — {} ({}), memory vs context", info.architecture,
-                                              config.device.to_string(), config.runtime)));
+                                              samples.front().d.config.device, config.runtime)));
     // Stacked areas.
     std::vector<double> base(samples.size(), 0.0);
     for (const SegmentView& v : kSegments) {
@@ -189,8 +197,14 @@ Result<std::string> render_memory_plot(const ProductionModelLoader& model, const
                          id, pts, color);
     };
     polyline("cpu", "#222222", [](const DetailedMemoryRequirements& d) { return d.peak_usage.cpu_bytes + d.peak_usage.shared_bytes; });
-    if (samples.front().d.peak_usage.gpu_bytes)
+    if (samples.front().d.devices.size() > 1) {  // a split: one line per GPU, against its own budget
+      constexpr const char* kGpuColors[] = {"#59a14f", "#4e79a7", "#f28e2b", "#e15759"};
+      for (std::size_t j = 0; j < samples.front().d.devices.size(); ++j)
+        polyline(samples.front().d.devices[j].device, kGpuColors[j % std::size(kGpuColors)],
+                 [j](const DetailedMemoryRequirements& d) { return j < d.devices.size() ? d.devices[j].peak_bytes : 0; });
+    } else if (samples.front().d.peak_usage.gpu_bytes) {
       polyline(config.device.to_string(), "#59a14f", [](const DetailedMemoryRequirements& d) { return d.peak_usage.gpu_bytes.value_or(0); });
+    }
     // Budgets.
     for (const Budget& b : budgets) {
       const double y = Y(static_cast<double>(b.bytes));

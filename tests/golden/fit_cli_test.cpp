@@ -129,3 +129,44 @@ TEST(FitCli, GivenFlagsStayAsGiven) {
   EXPECT_EQ(flags.rfind("-c 8192 -ngl 0 -ctk q8_0", 0), 0u) << flags;
   EXPECT_NE(flags.find("-np 2"), std::string::npos) << flags;
 }
+
+// Several GPUs end to end: --device picks two of three described GPUs; the printed -ts and the
+// -dev for llama.cpp, pasted into `estimate --device cuda:0,cuda:2 -ts ...`, give every GPU a
+// peak inside its budget, and one more padding unit of context with that split does not fit.
+TEST(FitCli, TwoOfThreeGpusPastedIntoEstimate) {
+  if (std::string(BITNET_CLI_PATH).empty()) GTEST_SKIP() << "bitnet-mem not built";
+  const std::string m = model("llama-3.2-1b-q4_k");
+  const CliRun r = run("fit " + m + " --header-only --json --ram 16GiB --no-detect --gpu 2GiB --gpu 1GiB "
+                       "--gpu 3GiB --device cuda:0,cuda:2");
+  ASSERT_EQ(r.rc, 0);
+  const json j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  ASSERT_TRUE(j["fits"].get<bool>());
+  EXPECT_TRUE(j["budget"].contains("cuda:2"));
+  EXPECT_FALSE(j["budget"].contains("cuda:1"));
+  std::string flags = j["flags"].get<std::string>();
+  const std::size_t dev = flags.find(" -dev CUDA0,CUDA2");
+  ASSERT_NE(dev, std::string::npos) << flags;
+  ASSERT_NE(flags.find(" -ts "), std::string::npos) << flags;
+  flags.erase(dev, std::string(" -dev CUDA0,CUDA2").size());
+  auto peaks = [&](const std::string& f) {
+    const CliRun e = run("estimate " + m + " --header-only --json --device cuda:0,cuda:2 " + f);
+    EXPECT_EQ(e.rc, 0) << f;
+    const json ej = json::parse(e.out, nullptr, false);
+    std::vector<std::uint64_t> p;
+    if (ej.is_discarded() || !ej.contains("devices")) return p;
+    for (const json& d : ej["devices"]) p.push_back(d["peak_bytes"].get<std::uint64_t>());
+    return p;
+  };
+  const std::vector<std::uint64_t> at = peaks(flags);
+  ASSERT_EQ(at.size(), 2u);
+  EXPECT_LE(at[0], j["budget"]["cuda:0"].get<std::uint64_t>()) << flags;
+  EXPECT_LE(at[1], j["budget"]["cuda:2"].get<std::uint64_t>()) << flags;
+  ASSERT_NE(j["limited_by"].get<std::string>(), "n_ctx_train");
+  std::string more = flags;
+  more.replace(0, more.find(" -ngl"), "-c " + std::to_string(j["config"]["n_ctx"].get<std::uint64_t>() + 256));
+  const std::vector<std::uint64_t> next = peaks(more);
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_TRUE(next[0] > j["budget"]["cuda:0"].get<std::uint64_t>() || next[1] > j["budget"]["cuda:2"].get<std::uint64_t>())
+      << more;
+}

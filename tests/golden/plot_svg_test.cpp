@@ -134,6 +134,32 @@ TEST(PlotSvg, GpuNumbersEqualEstimate) {
   compare_with_estimate(m, "--device cuda:0 -ngl 12", data);
 }
 
+TEST(PlotSvg, SplitOverTwoGpusHasAPeakLinePerGpu) {
+  if (cli().empty()) GTEST_SKIP() << "bitnet-mem not built";
+  const std::string m = model("llama-3.2-1b-q4_k");
+  const fs::path out = workdir() / "split.svg";
+  const std::string flags = "--device cuda:0,cuda:1 -ts 13,4";
+  const CliRun r = sh(cli() + " plot " + m + " --header-only " + flags + " --gpu 3GiB --gpu 2GiB --ram 16GiB --no-detect " +
+                      "--points 4 -o " + out.string());
+  ASSERT_EQ(r.rc, 0);
+  const std::string svg = read(out);
+  const json data = metadata(svg);
+  ASSERT_FALSE(data.is_discarded());
+  EXPECT_EQ(data["device"], "cuda:0,cuda:1");
+  ASSERT_EQ(data["budgets"].size(), 3u);
+  for (const char* d : {"cuda:0", "cuda:1"})
+    EXPECT_NE(svg.find(std::string("class=\"peak\" data-device=\"") + d + "\""), std::string::npos) << d;
+  compare_with_estimate(m, flags, data);
+  // Each sample's per-GPU peaks are estimate's "devices".
+  for (const json& s : data["samples"]) {
+    const CliRun e = sh(cli() + " estimate " + m + " --header-only --json -c " + std::to_string(s["n_ctx"].get<std::uint64_t>()) +
+                        " " + flags);
+    const json j = json::parse(e.out, nullptr, false);
+    ASSERT_TRUE(j.contains("devices"));
+    for (const json& d : j["devices"]) EXPECT_EQ(s["gpu_peaks"][d["device"].get<std::string>()], d["peak_bytes"]);
+  }
+}
+
 TEST(PlotSvg, UsageErrors) {
   if (cli().empty()) GTEST_SKIP() << "bitnet-mem not built";
   EXPECT_EQ(sh(cli() + " plot " + model("tiny-llama") + " --header-only --ram 1GiB --no-detect").rc, 2);  // no -o

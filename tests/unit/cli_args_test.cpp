@@ -141,6 +141,26 @@ TEST(CliArgs, MmapFlagPair) {
   EXPECT_EQ(r.given, (std::vector<std::string>{"mmap"}));
 }
 
+TEST(CliArgs, TensorSplitAndDeviceList) {
+  const CliRequest r = ok({"estimate", "m.gguf", "--device", "cuda:0,cuda:2", "-ts", "3,1"});
+  const RuntimeConfig& rc = r.analysis.runtime;
+  EXPECT_EQ(rc.device, (Device{Device::Kind::kCuda, 0}));
+  EXPECT_EQ(rc.devices, (std::vector<Device>{{Device::Kind::kCuda, 0}, {Device::Kind::kCuda, 2}}));
+  EXPECT_EQ(rc.tensor_split, (std::vector<float>{3.0f, 1.0f}));
+  EXPECT_EQ(r.given, (std::vector<std::string>{"device", "tensor_split"}));
+  // llama.cpp also separates proportions with '/'; a single device leaves the list empty.
+  const CliRequest s = ok({"estimate", "m.gguf", "--device", "cuda", "--tensor-split", "0.5/0.25/0.25"});
+  EXPECT_TRUE(s.analysis.runtime.devices.empty());
+  EXPECT_EQ(s.analysis.runtime.tensor_split, (std::vector<float>{0.5f, 0.25f, 0.25f}));
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"estimate", "m.gguf", "-ts", "3,x"},
+        std::vector<std::string>{"estimate", "m.gguf", "-ts", "1,-1"},
+        std::vector<std::string>{"estimate", "m.gguf", "--device", "cuda:0,cpu"}}) {
+    const ParseOutcome o = parse(bad);
+    EXPECT_EQ(o.exit_code, kExitUsage) << bad.back();
+  }
+}
+
 TEST(CliArgs, NglMinusOneMeansTheDefault) {
   const CliRequest r = ok({"estimate", "m.gguf", "-ngl", "-1"});
   EXPECT_FALSE(r.analysis.runtime.n_gpu_layers.has_value());

@@ -353,3 +353,29 @@ TEST(CliRenderValidate, PredictedVsActualAndVerdict) {
 
 }  // namespace
 }  // namespace bitnet::cli
+
+namespace bitnet::cli {
+namespace {
+
+TEST(CliRender, SplitOverGpusListsEachGpu) {
+  DetailedMemoryRequirements d = tiny_estimate();
+  const std::string one = render_estimate(tiny_model(), d, {});
+  EXPECT_EQ(one.find("Per GPU"), std::string::npos);  // one device: no per-GPU block
+  d.config.device = "cuda:0,cuda:1";
+  d.config.tensor_split = {3.0f, 1.0f};
+  d.peak_usage.gpu_bytes = 3ull << 30;
+  d.recommendations.min_gpu_memory = 2ull << 30;
+  d.recommendations.recommended_gpu_memory = (2ull << 30) + (200ull << 20);
+  d.devices = {DeviceUsage{"cuda:0", 12, 1ull << 30, 512ull << 20, 256ull << 20, 256ull << 20, 2ull << 30},
+               DeviceUsage{"cuda:1", 5, 512ull << 20, 128ull << 20, 128ull << 20, 256ull << 20, 1ull << 30}};
+  const std::string t = render_estimate(tiny_model(), d, {"device", "tensor_split"});
+  EXPECT_NE(t.find("Per GPU (layer split)"), std::string::npos) << t;
+  EXPECT_NE(t.find("cuda:0    12 layers"), std::string::npos) << t;
+  EXPECT_NE(t.find("cuda:1     5 layers"), std::string::npos) << t;
+  EXPECT_NE(t.find("peak   2.00 GiB"), std::string::npos) << t;
+  EXPECT_NE(t.find("per GPU (the most loaded one)"), std::string::npos) << t;
+  EXPECT_NE(t.find("tensor_split 3,1 (-ts)"), std::string::npos) << t;
+}
+
+}  // namespace
+}  // namespace bitnet::cli

@@ -3,6 +3,8 @@
 // comes from a hand formula or a brute-force scan of that formula, not from the solver.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <numeric>
 
 #include "bitnet/plan.h"
@@ -165,6 +167,36 @@ struct Toy {
     d.config.flash_attn = fa && fa_supported;
     d.config.n_gpu_layers = static_cast<std::int32_t>(ngl);
     d.config.device = rt.device.to_string();
+    // Several GPUs (-ts): llama.cpp's layer rule (cumulative float proportions, layer i of the ngl
+    // offloaded to upper_bound(splits, i / ngl)); per GPU its blocks, the output layer where it
+    // lands, the fixed 500 MiB, and the compute buffer where it holds any layer.
+    if (gpu && rt.tensor_split.size() > 1) {
+      std::vector<float> splits(rt.tensor_split.size());
+      float sum = 0.0f;
+      for (std::size_t j = 0; j < splits.size(); ++j) splits[j] = sum += rt.tensor_split[j];
+      for (float& x : splits) x /= sum;
+      std::vector<std::uint64_t> blocks(splits.size(), 0), outs(splits.size(), 0);
+      const std::int64_t start = n_layer + 1 - ngl;
+      for (std::int64_t il = start; il <= n_layer; ++il) {
+        const float v = static_cast<float>(il - start) / static_cast<float>(ngl);
+        const auto j = static_cast<std::size_t>(std::upper_bound(splits.begin(), splits.end(), v) - splits.begin());
+        (il == n_layer ? outs : blocks)[std::min(j, splits.size() - 1)] += 1;
+      }
+      std::uint64_t total = 0;
+      for (std::size_t j = 0; j < splits.size(); ++j) {
+        DeviceUsage u;
+        u.device = "cuda:" + std::to_string(j);
+        u.n_layers = static_cast<std::uint32_t>(blocks[j] + outs[j]);
+        u.weights_bytes = blocks[j] * w_block + outs[j] * w_out;
+        u.kv_bytes = blocks[j] * kv_cell * cells;
+        u.compute_bytes = u.n_layers > 0 ? gcomp : 0;
+        u.overhead_bytes = gpu_fixed;
+        u.peak_bytes = u.weights_bytes + u.kv_bytes + u.compute_bytes + u.overhead_bytes;
+        total += u.peak_bytes;
+        d.devices.push_back(u);
+      }
+      d.peak_usage.gpu_bytes = total;
+    }
     return d;
   }
 };

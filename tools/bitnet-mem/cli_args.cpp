@@ -32,7 +32,7 @@ struct RawFlags {
   std::uint32_t n_ctx = 4096, n_batch = 2048, n_ubatch = 512, n_seq = 1, n_threads = 0;
   std::int32_t n_gpu_layers = -1;
   std::string type_k = "f16", type_v = "f16", flash_attn = "auto", device = "cpu";
-  std::string runtime = "llama.cpp", type_map = "auto";
+  std::string runtime = "llama.cpp", type_map = "auto", tensor_split;
   bool kv_unified = false, mmap_flag = false, no_mmap_flag = false, no_kv_offload = false;
   double safety_margin = 0.10;
 };
@@ -52,14 +52,50 @@ std::vector<std::string> kv_type_names() {
   return v;
 }
 
+// "a,b,c" (llama.cpp also accepts '/' in -ts).
+std::vector<std::string> split_list(const std::string& s, const char* seps) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0;;) {
+    const std::size_t end = s.find_first_of(seps, pos);
+    out.push_back(s.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    if (end == std::string::npos) return out;
+    pos = end + 1;
+  }
+}
+
+// One device, or a list of GPUs to split the layers over (llama.cpp --device A,B).
 CLI::Validator device_validator() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
-        auto d = Device::parse(s);
-        if (!d) return "invalid device '" + s + "': use cpu, cuda, cuda:N or gpu";
+        const std::vector<std::string> list = split_list(s, ",");
+        for (const std::string& item : list) {
+          auto d = Device::parse(item);
+          if (!d) return "invalid device '" + item + "': use cpu, cuda, cuda:N or gpu";
+          if (list.size() > 1 && !d->is_gpu())
+            return "invalid device list '" + s + "': list only GPUs (cuda:0,cuda:1)";
+        }
         return {};
       },
       "", "DEVICE");
+}
+
+CLI::Validator split_validator() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        for (const std::string& item : split_list(s, ",/")) {
+          std::size_t used = 0;
+          float x = -1.0f;
+          try {
+            x = std::stof(item, &used);
+          } catch (const std::exception&) {
+            used = 0;
+          }
+          if (item.empty() || used != item.size() || !(x >= 0.0f))
+            return "invalid tensor split '" + s + "': proportions >= 0, e.g. 3,1";
+        }
+        return {};
+      },
+      "", "A,B,...");
 }
 
 void add_model_flags(CLI::App* sub, CliRequest& req, RawFlags& raw) {
@@ -90,7 +126,7 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw, bool with_
   g.push_back({"device", sub->add_option("--device", raw.device,
                                          "Target device; a GPU device offloads all layers unless "
                                          "-ngl says otherwise")
-                             ->type_name("cpu|cuda|cuda:N")
+                             ->type_name("cpu|cuda|cuda:N[,cuda:M...]")
                              ->check(device_validator())
                              ->capture_default_str()
                              ->group(kGroupDevice)});
@@ -162,6 +198,14 @@ std::vector<GivenOpt> add_runtime_flags(CLI::App* sub, RawFlags& raw, bool with_
                    ->type_name("N")
                    ->check(CLI::Range(-1, std::numeric_limits<std::int32_t>::max()).description(""))
                    ->group(kGroupDevice)});
+  g.push_back({"tensor_split",
+               sub->add_option("--tensor-split", raw.tensor_split,
+                               "(-ts) Split the offloaded layers over several GPUs in these "
+                               "proportions (llama.cpp's layer split), e.g. 3,1 = cuda:0 and "
+                               "cuda:1 from --device cuda; one per --device entry")
+                   ->type_name("A,B,...")
+                   ->check(split_validator())
+                   ->group(kGroupDevice)});
   g.push_back(
       {"no_kv_offload", sub->add_flag("--no-kv-offload", raw.no_kv_offload,
                                       "(-nkvo) Keep the KV cache in host memory when layers "
@@ -211,8 +255,14 @@ void apply_runtime(const RawFlags& raw, const std::vector<GivenOpt>& given, CliR
   rc.no_kv_offload = raw.no_kv_offload;
   rc.n_threads = raw.n_threads;
   rc.runtime = raw.runtime;
-  const auto dev = Device::parse(raw.device);
+  const std::vector<std::string> devs = split_list(raw.device, ",");
+  const auto dev = Device::parse(devs.front());
   rc.device = dev ? *dev : Device{};
+  if (devs.size() > 1)
+    for (const std::string& d : devs)
+      if (auto parsed = Device::parse(d)) rc.devices.push_back(*parsed);
+  if (!raw.tensor_split.empty())
+    for (const std::string& x : split_list(raw.tensor_split, ",/")) rc.tensor_split.push_back(std::stof(x));
   req.analysis.device = rc.device;
   req.analysis.safety_margin = raw.safety_margin;
 }
@@ -293,8 +343,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
   estimate->add_flag("--json", req.json, "One JSON document on stdout (api.md §3), nothing else")
       ->group(kGroupOutput);
   estimate->footer(
-      "Short flags as in llama.cpp: -ub -np -kvu -ctk -ctv -fa -ngl -nkvo are accepted for the "
-      "long\n"
+      "Short flags as in llama.cpp: -ub -np -kvu -ctk -ctv -fa -ngl -nkvo -ts are accepted for "
+      "the long\n"
       "forms shown above.\n\n"
       "Examples:\n"
       "  bitnet-mem estimate bitnet-2b.gguf\n"
@@ -303,6 +353,8 @@ ParseOutcome parse_cli(std::vector<std::string> reversed_args, const CliContext&
       "      four sequences of 8192 tokens with a q8_0 KV cache\n"
       "  bitnet-mem estimate model.gguf --device cuda -ngl 20 -nkvo\n"
       "      20 layers on the GPU, KV cache kept in host memory\n"
+      "  bitnet-mem estimate model.gguf --device cuda:0,cuda:1 -ts 3,1 --json\n"
+      "      layers split 3:1 over two GPUs (llama.cpp's layer split); per-GPU \"devices\" in JSON\n"
       "  bitnet-mem estimate bitnet-2b.gguf --runtime bitnet.cpp -c 2048 --json | jq "
       ".peak_usage\n");
 

@@ -58,7 +58,7 @@ struct FlagAlias {
 inline constexpr FlagAlias kFlagAliases[] = {
     {"-ub", "--ubatch-size"},   {"-np", "--parallel"},        {"-kvu", "--kv-unified"},
     {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"},   {"-fa", "--flash-attn"},
-    {"-ngl", "--n-gpu-layers"}, {"-nkvo", "--no-kv-offload"},
+    {"-ngl", "--n-gpu-layers"}, {"-nkvo", "--no-kv-offload"}, {"-ts", "--tensor-split"},
 };
 
 // argv[1..] with the aliases rewritten (up to a "--" separator), in CLI11's REVERSE order, as

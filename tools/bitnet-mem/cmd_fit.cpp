@@ -41,6 +41,7 @@ Inventory (anything not described is detected: /proc/meminfo, the cgroup limit, 
                         but part of that covers what our estimate already counts)
   --no-detect           use only what is described
   -ts, --tensor-split a,b,...   keep this split (proportions, as llama.cpp)
+  --device cuda:0,cuda:2        plan on these GPUs only, in this order (flags add -dev CUDA0,CUDA2)
   --fit-ctx-min N       the context floor kept before layers are given up (default 4096, llama.cpp -fitc)
   --no-alternatives     skip the alternatives table
   --list-targets        print the catalog and exit
@@ -268,7 +269,30 @@ Result<Inventory> planner_inventory(const PlannerArgs& a, const CliRequest& req)
     if (!inv.gpus.empty()) inv.notes.emplace_back("--device cpu: the GPUs are left out of the plan");
     inv.gpus.clear();
   }
+  // --device cuda:0,cuda:2: plan on those GPUs only, in that order (llama.cpp: -dev CUDA0,CUDA2).
+  const std::vector<Device>& devs = req.analysis.runtime.devices;
+  if (devs.size() > 1) {
+    std::vector<GpuInventory> kept;
+    for (const Device& d : devs) {
+      const auto it = std::find_if(inv.gpus.begin(), inv.gpus.end(),
+                                   [&](const GpuInventory& g) { return g.index == d.index; });
+      if (it == inv.gpus.end())
+        return Error{Errc::kInvalidArgument, "--device lists " + d.to_string() + ", which the inventory does not have",
+                     kNoOffset, "device", "describe it with --gpu/--target, or list only detected GPUs"};
+      kept.push_back(*it);
+    }
+    inv.gpus = std::move(kept);
+  }
   return inv;
+}
+
+// -dev CUDA0,CUDA2 for llama.cpp when --device listed the GPUs to use.
+static std::string dev_flag(const CliRequest& req) {
+  const std::vector<Device>& devs = req.analysis.runtime.devices;
+  if (devs.size() < 2) return {};
+  std::string f = " -dev ";
+  for (std::size_t i = 0; i < devs.size(); ++i) f += (i ? ",CUDA" : "CUDA") + std::to_string(devs[i].index);
+  return f;
 }
 
 ParseOutcome parse_runtime_flags(const PlannerArgs& a) {
@@ -336,6 +360,10 @@ int run_fit(const PlannerArgs& a) {
   if (!loader) return planner_fail(req.model, loader.error());
   auto r = get_optimal_device_config(*loader, *inv, fit_request(a, req));
   if (!r) return planner_fail(req.model, r.error());
+  if (const std::string dev = dev_flag(req); !dev.empty() && r->flags.find(" -dev ") == std::string::npos) {
+    r->flags += dev;
+    for (FitCandidate& c : r->alternatives) c.flags += dev;
+  }
   if (req.json) {
     for (const std::string& w : r->warnings) err("bitnet-mem: warning: " + w + "\n");
     out(fit_json(loader->model_info(), *inv, *r, req.given).dump(2) + "\n");

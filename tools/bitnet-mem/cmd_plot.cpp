@@ -54,7 +54,9 @@ int run_plot(const PlannerArgs& a) {
   o.n_points = a.points;
   o.n_ctx_min = a.ctx_min;
   o.n_ctx_max = a.ctx_max;
-  auto svg = render_memory_plot(*loader, req.analysis.runtime, &*inv, a.reserve, o);
+  RuntimeConfig rc = req.analysis.runtime;
+  for (std::uint32_t x : a.tensor_split) rc.tensor_split.push_back(static_cast<float>(x));  // -ts
+  auto svg = render_memory_plot(*loader, rc, &*inv, a.reserve, o);
   if (!svg) return planner_fail(req.model, svg.error());
   std::ofstream f(a.output, std::ios::binary);
   if (!f || !(f << *svg)) {

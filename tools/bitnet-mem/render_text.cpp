@@ -2,6 +2,7 @@
 #include "render_text.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -31,7 +32,7 @@ constexpr SettingFlag kSettingFlags[] = {
     {"n_batch", "-b"},          {"n_ubatch", "-ub"},      {"n_seq", "-np"},
     {"kv_unified", "-kvu"},     {"type_k", "-ctk"},       {"type_v", "-ctv"},
     {"flash_attn", "-fa"},      {"mmap", "--mmap"},       {"n_gpu_layers", "-ngl"},
-    {"no_kv_offload", "-nkvo"}, {"n_threads", "-t"},
+    {"no_kv_offload", "-nkvo"}, {"n_threads", "-t"},     {"tensor_split", "-ts"},
 };
 
 std::string on_off(bool b) { return b ? "on" : "off"; }
@@ -54,6 +55,7 @@ std::string setting_value(const ResolvedConfig& c, std::string_view name) {
   if (name == "flash_attn") return on_off(c.flash_attn);
   if (name == "mmap") return on_off(c.mmap);
   if (name == "n_gpu_layers") return fmt::format("{}", c.n_gpu_layers);
+  if (name == "tensor_split") return fmt::format("{}", fmt::join(c.tensor_split, ","));
   if (name == "n_threads")
     return c.n_threads == 0 ? std::string("runtime default") : fmt::format("{}", c.n_threads);
   return {};
@@ -334,15 +336,25 @@ std::string render_estimate(const ModelStructureInfo& m, const DetailedMemoryReq
   rows.push_back(segment_row("peak (resident)", d.peak_usage));
   out += table(rows, {"segment / part", "CPU anon", "mapped", "GPU", "basis"});
 
+  // A split over several GPUs: each GPU's share (the parts above, summed per device).
+  if (d.devices.size() > 1) {
+    out += "\nPer GPU (layer split)\n";
+    for (const DeviceUsage& u : d.devices)
+      out += fmt::format("  {:<8} {:>3} layers  weights {:>10}  KV {:>10}  compute {:>10}  overheads {:>10}  peak {:>10}\n",
+                         u.device, u.n_layers, format_bytes(u.weights_bytes), format_bytes(u.kv_bytes),
+                         format_bytes(u.compute_bytes), format_bytes(u.overhead_bytes), format_bytes(u.peak_bytes));
+  }
+
   const MemoryRecommendations& r = d.recommendations;
   out += "\nRecommendations\n";
   out +=
       fmt::format("  system RAM: min {}, recommended {}; swap {}\n", format_bytes(r.min_system_ram),
                   format_bytes(r.recommended_system_ram), format_bytes(r.swap_requirements));
   if (r.min_gpu_memory || r.recommended_gpu_memory)
-    out += fmt::format("  GPU memory: min {}, recommended {}\n",
+    out += fmt::format("  GPU memory: min {}, recommended {}{}\n",
                        r.min_gpu_memory ? format_bytes(*r.min_gpu_memory) : "-",
-                       r.recommended_gpu_memory ? format_bytes(*r.recommended_gpu_memory) : "-");
+                       r.recommended_gpu_memory ? format_bytes(*r.recommended_gpu_memory) : "-",
+                       d.devices.size() > 1 ? " per GPU (the most loaded one)" : "");
   if (!r.optimization_suggestions.empty()) {
     out += "\nSuggestions\n";
     int n = 0;
