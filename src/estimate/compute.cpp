@@ -129,17 +129,30 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
     // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
     if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
-    BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
-                    formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
-                                   "KV indices (pinned: resident from creation)"));
     // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
     const B A = any_attn && !fa ? B(kF32) * n_ub * (B(1) + B(4) * n_embd + n_kv * (B(1) + n_head)) +
                                       B(8) * n_ub * nvg + B(12) * n_ub
                                 : B(0);
-    const B dev = max(logits, A) + B(w.output_weight_on_host);
+    B dev = max(logits, A) + B(w.output_weight_on_host);
+    // Architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim).
+    std::optional<std::array<std::uint64_t, 2>> sim;
+    // Not yet where a layer on the GPU keeps weights CUDA cannot run (TQ types): the head's
+    // placement there is not modelled (memory-model.md §13).
+    if (corrected && !w.host_matmul_in_gpu_layer) sim = gsim::simulate_reserve_gpu(p);
+    if (sim) {
+      dev = B((*sim)[0]);
+      host = B((*sim)[1]);
+    }
+    BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
+                    formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "
+                                         "(graph_sim.cpp): CUDA_Host buffer (pinned)"
+                                       : "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
+                                         "KV indices (pinned: resident from creation)"));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_dev, MemoryKind::kDevice, dev, dev,
-                    formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
-                                   "attention) + op-offloaded host head weight"));
+                    formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "
+                                         "(graph_sim.cpp): CUDA0 buffer with the split copies"
+                                       : "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
+                                         "attention) + op-offloaded host head weight"));
   }
 
   // --- output buffer (llama-context.cpp output_reserve): host, n_seq rows of logits ------------
