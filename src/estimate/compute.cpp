@@ -139,9 +139,22 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
     // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
     if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
+    // Architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim)
+    // where one GPU holds every offloaded layer (with several GPUs the others then hold no node,
+    // so the split is the same; pipeline parallelism adds its copies below). Not yet for a split
+    // over GPUs (the simulation knows one CUDA backend), nor where a layer on the GPU keeps
+    // weights CUDA cannot run (TQ types): the head's placement there is not modelled (§13).
+    bool one_gpu = true;
+    for (std::uint32_t il = 0; il <= m.n_layer && one_gpu; ++il)
+      one_gpu = p.gpu_of(il) < 0 || p.gpu_of(il) == static_cast<int>(p.out_gpu);
+    std::optional<std::array<std::uint64_t, 2>> sim;
+    if (corrected && one_gpu && !w.host_matmul_in_gpu_layer) sim = gsim::simulate_reserve_gpu(p);
+    if (sim) host = B((*sim)[1]) + (pipeline ? B(kSchedMaxCopies - 1) * (caches + B(12) * n_ub) : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
-                    formula_basis, "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
-                                   "KV indices (pinned: resident from creation)"));
+                    formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "
+                                         "(graph_sim.cpp): CUDA_Host buffer (pinned)"
+                                       : "llama-context.cpp sched_reserve: CUDA_Host inputs, masks, "
+                                         "KV indices (pinned: resident from creation)"));
     // Device attention without FA over n_kv cells.
     auto attn_dev = [&](B kv) {
       return B(kF32) * n_ub * (B(1) + B(4) * n_embd + kv * (B(1) + n_head)) + B(8) * n_ub * nvg +
@@ -151,10 +164,14 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
       if (j == p.out_gpu) {
         // CUDA0: logits or no-FA attention, plus a host-resident head weight copied in (op offload).
         const B A = any_attn && !fa ? attn_dev(n_kv) : B(0);
-        const B dev = max(logits, A) + B(w.output_weight_on_host) + (pipeline ? copies * split_inputs : B(0));
+        const B dev = (sim ? B((*sim)[0]) : max(logits, A) + B(w.output_weight_on_host)) +
+                      (pipeline ? copies * split_inputs : B(0));
         BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,
-                        dev, formula_basis, "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
-                                            "attention) + op-offloaded host head weight"));
+                        dev, formula_basis,
+                        sim ? "ggml_backend_sched split + ggml_gallocr simulated (graph_sim.cpp): "
+                              "CUDA0 buffer with the split copies"
+                            : "llama-context.cpp sched_reserve: CUDA0 max(logits, no-FA "
+                              "attention) + op-offloaded host head weight"));
         continue;
       }
       // Another GPU of a split (no logits): the peak of its own layers' graph split, the no-FA

@@ -98,7 +98,7 @@ void Graph::expand(std::int32_t root) {
     }
     t.src[k] = s;
     Tensor& p = (*this)[s];
-    if (!p.pinned) ++p.n_children;
+    if (!p.pinned && !deferred_) ++p.n_children;
   }
 }
 
@@ -118,28 +118,34 @@ void Graph::allocate(std::int32_t i) {
       if (!p.allocated || p.pinned || p.output || !same_layout(t, p)) continue;
       if (p.n_children == 1) {
         t.offset = p.offset;
+        t.be = p.be;
         p.allocated = false;  // the node owns the memory now
-        const std::uint64_t ps = alloc_.pad(p.nbytes()), ns = alloc_.pad(t.nbytes());
-        if (ps > ns) alloc_.free(p.offset + ns, ps - ns);
+        DynAlloc& a = alloc_of(p);
+        const std::uint64_t ps = a.pad(p.nbytes()), ns = a.pad(t.nbytes());
+        if (ps > ns) a.free(p.offset + ns, ps - ns);
         if (rec_ != nullptr) record({Event::kInplace, i, s, ns, ps > ns ? ps - ns : 0});
         return;
       }
     }
   }
-  t.offset = alloc_.alloc(t.nbytes());
+  t.offset = alloc_of(t).alloc(t.nbytes());
   if (rec_ != nullptr) record({Event::kAlloc, i, kNone, t.nbytes(), 0});
 }
 
 void Graph::free_tensor(std::int32_t i) {
   Tensor& t = (*this)[i];
   if (t.output) return;
-  alloc_.free(t.offset, t.nbytes());
+  alloc_of(t).free(t.offset, t.nbytes());
   if (rec_ != nullptr) record({Event::kFree, i, kNone, t.nbytes(), 0});
   t.allocated = false;
 }
 
 void Graph::alloc_leaf(std::int32_t t) {
   (*this)[t].visited = true;
+  if (deferred_) {
+    leaves_.push_back(t);
+    return;
+  }
   own_bytes_ += (*this)[t].nbytes();
   ++own_count_;
   allocate(t);
@@ -205,6 +211,171 @@ std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
     }
   }
   return off(sc.out_slot);
+}
+
+namespace {
+constexpr std::int8_t kGpu = 0, kCpu = 1;
+
+std::int64_t batch_of(const Tensor& t) {  // ggml-cuda.cu get_op_batch_size
+  switch (t.sop) {
+    case kSchedGetRows: return 0;
+    case kSchedMulMat: return t.ne[1];
+    case kSchedMulMatId:
+    case kSchedRope: return t.ne[2];
+    default: return t.ne[1] * t.ne[2] * t.ne[3];
+  }
+}
+}  // namespace
+
+void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
+  auto be_of = [&](std::int32_t i) -> std::int8_t {
+    const Tensor& t = (*this)[i];
+    return t.external ? static_cast<std::int8_t>(t.home) : t.be;
+  };
+  auto supports = [&](const Tensor& n, std::int8_t b) { return b == kCpu || n.cuda_ok; };
+  // The buffer a source is in (or will be) can be read by backend b (CUDA reads only CUDA
+  // buffers, the CPU only host ones: one buffer type per backend).
+  auto buf_ok = [&](std::int32_t s, std::int8_t b) { return be_of(s) == b; };
+  // Pass 1: pre-allocated tensors, graph inputs, ops with weights (op offload).
+  for (const std::int32_t l : leaves_) (*this)[l].be = kCpu;
+  for (const std::int32_t i : nodes_) {
+    Tensor& t = (*this)[i];
+    t.be = -1;
+    if (t.view_src != kNone) {  // SET_ROWS into a cache
+      t.be = static_cast<std::int8_t>((*this)[t.view_src].home);
+      continue;
+    }
+    if (t.sop == kSchedRope || t.sop == kSchedFlash) continue;
+    for (const std::int32_t s : t.src) {
+      if (s == kNone || !(*this)[s].weight) continue;
+      const std::int8_t h = static_cast<std::int8_t>((*this)[s].home);
+      t.be = h == kCpu && op_offload && t.cuda_ok && batch_of(t) >= 32 ? kGpu : h;
+      break;
+    }
+  }
+  // Pass 2: expand the GPU down and up (the host resets), then any backend down and up.
+  auto expand_pass = [&](bool gpu_only, bool down) {
+    std::int8_t cur = -1;
+    const std::size_t n = nodes_.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      Tensor& t = (*this)[nodes_[down ? k : n - 1 - k]];
+      if (t.be != -1) {
+        cur = gpu_only && t.be == kCpu ? std::int8_t{-1} : t.be;
+      } else if (cur != -1 && supports(t, cur)) {
+        t.be = cur;
+      }
+    }
+  };
+  expand_pass(true, true);
+  expand_pass(true, false);
+  expand_pass(false, true);
+  expand_pass(false, false);
+  // Pass 3: unassigned nodes to the backend with the most readable sources (ties: the GPU).
+  for (const std::int32_t i : nodes_) {
+    Tensor& t = (*this)[i];
+    if (t.be != -1) continue;
+    int best = -1;
+    for (std::int8_t b = 0; b < 2; ++b) {
+      if (!supports(t, b)) continue;
+      int n_ok = 0;
+      for (const std::int32_t s : t.src)
+        if (s != kNone && be_of(s) != -1 && buf_ok(s, b)) ++n_ok;
+      if (n_ok > best) {
+        best = n_ok;
+        t.be = b;
+      }
+    }
+  }
+  // Pass 4: sources still unassigned follow their node.
+  for (const std::int32_t i : nodes_) {
+    Tensor& t = (*this)[i];
+    if (t.be == -1) t.be = t.cuda_ok ? kGpu : kCpu;
+    for (const std::int32_t s : t.src)
+      if (s != kNone && be_of(s) == -1) (*this)[s].be = t.be;
+  }
+  // Pass 5: splits and copies. order: per split, (dependency, copy) per input, then its nodes.
+  std::vector<std::int32_t> order;
+  order.reserve(nodes_.size() * 2);
+  struct CopyKey {
+    std::int32_t src;
+    std::uint64_t bytes;
+    std::int8_t be;
+    std::int32_t copy;
+  };
+  std::vector<CopyKey> copies;
+  std::vector<std::int32_t> split_nodes, split_inputs;  // the open split
+  std::int8_t cur = nodes_.empty() ? kCpu : (*this)[nodes_[0]].be;
+  auto flush = [&]() {
+    for (std::size_t k = 0; k < split_inputs.size(); k += 2) {
+      order.push_back(split_inputs[k]);
+      order.push_back(split_inputs[k + 1]);
+    }
+    order.insert(order.end(), split_nodes.begin(), split_nodes.end());
+    split_nodes.clear();
+    split_inputs.clear();
+  };
+  const std::size_t n_nodes = nodes_.size();
+  for (std::size_t k = 0; k < n_nodes; ++k) {
+    const std::int32_t i = nodes_[k];
+    const std::int8_t nb = (*this)[i].be;
+    bool new_split = nb != cur;
+    if (!new_split && !split_inputs.empty()) {
+      for (const std::int32_t s : (*this)[i].src)
+        if (s != kNone && (*this)[s].weight && be_of(s) != cur) new_split = true;
+    }
+    if (new_split) {
+      flush();
+      cur = nb;
+    }
+    split_nodes.push_back(i);
+    for (std::size_t j = 0; j < 4; ++j) {
+      const std::int32_t s = (*this)[i].src[j];
+      if (s == kNone || buf_ok(s, cur)) continue;
+      const std::uint64_t bytes = (*this)[i].srcb[j] != 0 ? (*this)[i].srcb[j] : (*this)[s].nbytes();
+      std::int32_t c = kNone;
+      for (const CopyKey& ck : copies)
+        if (ck.src == s && ck.bytes == bytes && ck.be == cur) c = ck.copy;
+      if (c == kNone) {
+        Tensor cp;
+        cp.op = Op::kOther;
+        cp.be = cur;
+        cp.ne = {static_cast<std::int64_t>(bytes), 1, 1, 1};
+        cp.type_size = 1;
+        cp.type_id = 200;
+        c = add(cp);
+        Tensor dep;  // keeps the source alive until the split starts; never allocated
+        dep.op = Op::kOther;
+        dep.be = be_of(s);
+        dep.view_src = s;
+        dep.src = {s, kNone, kNone, kNone};
+        dep.type_id = 201;
+        const std::int32_t d = add(dep);
+        copies.push_back({s, bytes, cur, c});
+        split_inputs.push_back(d);
+        split_inputs.push_back(c);
+      }
+      Tensor& t = (*this)[i];  // add() may have moved the storage
+      t.src[j] = c;
+      t.via_view = static_cast<std::uint8_t>(t.via_view & ~(1u << j));
+    }
+  }
+  flush();
+  // ggml_gallocr over the scheduled graph: leaves, children, then node by node.
+  alloc_.reset();
+  gpu_alloc_.reset();
+  for (const std::int32_t l : leaves_) allocate(l);
+  for (const std::int32_t i : order)
+    for (const std::int32_t s : (*this)[i].src)
+      if (s != kNone) ++(*this)[s].n_children;
+  for (const std::int32_t i : order) {
+    allocate(i);
+    for (const std::int32_t s : (*this)[i].src) {
+      if (s == kNone) continue;
+      Tensor& p = (*this)[s];
+      if (--p.n_children == 0 && p.allocated) free_tensor(s);
+    }
+  }
+  sizes = {gpu_alloc_.max_size(), alloc_.max_size()};
 }
 
 }  // namespace bitnet::detail::galloc

@@ -45,6 +45,9 @@ enum class Op : std::uint8_t {
 
 inline constexpr std::int32_t kNone = -1;
 
+// What ggml_backend_sched and ggml-cuda's offload_op ask of an op (batch size, skipped rules).
+enum SchedOp : std::uint8_t { kSchedOther, kSchedMulMat, kSchedRope, kSchedFlash, kSchedGetRows, kSchedMulMatId };
+
 struct Tensor {
   std::array<std::int64_t, 4> ne{1, 1, 1, 1};
   std::uint8_t type_size = 4;  // element bytes (f32 4, f16 2, i32 4, i64 8)
@@ -65,6 +68,15 @@ struct Tensor {
   bool visited = false;
   bool pinned = false;  // a graph input whose remaining uses are not counted yet (graph_sim.cpp)
   std::uint64_t offset = 0;
+  // ggml_backend_sched (graph_sched in graph_alloc.cpp): the backend a tensor runs on or lives
+  // in (0 = the GPU, 1 = the host), what the scheduler asks of the op, and each source's bytes as
+  // the node sees it (a view's own size: what a copy into another backend takes).
+  std::int8_t be = -1;
+  std::uint8_t home = 1;      // external tensors: the backend of their buffer
+  std::uint8_t sop = 0;       // SchedOp
+  bool weight = false;        // an external tensor in a weights buffer
+  bool cuda_ok = true;        // the GPU backend supports the op
+  std::array<std::uint64_t, 4> srcb{0, 0, 0, 0};
 
   std::uint64_t bytes = 0;  // ggml_nbytes (contiguous), set by Graph::make / Graph::add
   std::uint64_t nbytes() const noexcept { return bytes; }
@@ -107,6 +119,8 @@ class Graph {
     next_node_ = 0;
     own_bytes_ = own_count_ = 0;
     alloc_.reset();
+    gpu_alloc_.reset();
+    leaves_.clear();
   }
 
   // A new tensor made in place (the graph builder's hot path).
@@ -149,6 +163,16 @@ class Graph {
   // (the residual coming in) as the only other tensor that may be freed; anything else touched
   // leaves the script invalid.
   void run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside);
+  // The CUDA build (memory-model.md §6 "GPU build"): with deferred() set, expand() only collects
+  // the nodes and alloc_leaf() the leaf order; schedule() then assigns every node a backend the
+  // way ggml_backend_sched_split_graph does (weights' buffers, op offload of host weights for
+  // batches >= 32, graph inputs on the host, GPU expansion down and up, then the rest), cuts the
+  // splits, inserts a copy in the destination backend for each cross-backend source (one copy per
+  // source and backend, n_copies = 1 on one GPU) and runs ggml_gallocr with one allocator per
+  // backend (GPU: 128-byte alignment, host: 32). sizes[b]: the peak of backend b's buffer.
+  void set_deferred(bool d) noexcept { deferred_ = d; }
+  void schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes);
+
   // Replays a script with the residual at `outside_offset`; returns the result's offset.
   std::uint64_t replay(const Script& sc, std::uint64_t outside_offset);
 
@@ -162,6 +186,7 @@ class Graph {
   bool same_layout(const Tensor& a, const Tensor& b) const noexcept;
 
   void record(Event e);
+  DynAlloc& alloc_of(const Tensor& t) { return t.be == 0 ? gpu_alloc_ : alloc_; }
 
   std::vector<Tensor> t_;
   std::vector<std::int32_t> nodes_;
@@ -171,6 +196,9 @@ class Graph {
   std::size_t next_node_ = 0;
   std::uint64_t own_bytes_ = 0, own_count_ = 0;
   DynAlloc alloc_;
+  DynAlloc gpu_alloc_{128};
+  bool deferred_ = false;
+  std::vector<std::int32_t> leaves_;
 };
 
 }  // namespace bitnet::detail::galloc

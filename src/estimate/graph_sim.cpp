@@ -82,7 +82,7 @@ class Builder {
   Ref leaf_input(Ty ty, const Ne& ne, bool pin) {
     const std::int32_t i = g_.make(Op::kLeaf, ty.size, ty.id, ne);
     g_[i].input = true;
-    g_[i].pinned = pin;
+    g_[i].pinned = pin && !sp_.gpu;
     return {i, ne, ty, false};
   }
   Ref external(Ty ty, const Ne& ne) {
@@ -97,18 +97,44 @@ class Builder {
     t.src = {a.id, b.id, c.id, d.id};
     t.via_view = static_cast<std::uint8_t>((a.view ? 1u : 0u) | (b.view ? 2u : 0u) | (c.view ? 4u : 0u) |
                                            (d.view ? 8u : 0u));
+    if (sp_.gpu) t.srcb = {bytes_of(a), bytes_of(b), bytes_of(c), bytes_of(d)};
     return {i, ne, ty, false};
   }
+  static std::uint64_t bytes_of(const Ref& r) {
+    return r.id == kNone ? 0 : static_cast<std::uint64_t>(r.ne[0] * r.ne[1] * r.ne[2] * r.ne[3]) * r.ty.size;
+  }
+  // A weight of the current layer (role 0..6: q k v o up gate down; 7: a norm of `bytes`).
+  Ref W(int role, std::uint64_t bytes = 0) {
+    if (!sp_.gpu) return weight_;
+    const Params::Dev& d = sp_.dev[il_];
+    const std::uint64_t b = role < 7 ? d.wb[static_cast<std::size_t>(role)] : bytes;
+    const Ref r = external(Ty{210, 1}, {I(b), 1, 1, 1});
+    g_[r.id].weight = true;
+    g_[r.id].home = d.gpu ? 0 : 1;
+    g_[r.id].cuda_ok = role < 7 ? d.wok[static_cast<std::size_t>(role)] : true;
+    return r;
+  }
+  Ref sched(Ref r, std::uint8_t sop) {
+    g_[r.id].sop = sop;
+    return r;
+  }
+  void set_layer(std::size_t il) { il_ = il; }
   static Ref view(const Ref& a, const Ne& ne) { return {a.id, ne, a.ty, true}; }
   static Ref permute_0213(const Ref& a) { return view(a, {a.ne[0], a.ne[2], a.ne[1], a.ne[3]}); }
   // ggml_dup_tensor-shaped ops (same type and shape as src0).
   Ref same(Op op, const Ref& a, const Ref& b = {}, const Ref& c = {}) { return node(op, a.ty, a.ne, a, b, c); }
-  Ref mul_mat(std::uint64_t rows, const Ref& b) { return mul_mat(rows, b, weight_); }
+  Ref mul_mat(std::uint64_t rows, const Ref& b, int role) {
+    const Ref w = W(role);
+    const Ref r = mul_mat(rows, b, w);
+    g_[r.id].cuda_ok = g_[w.id].cuda_ok;
+    return r;
+  }
   Ref mul_mat(std::uint64_t rows, const Ref& b, const Ref& a) {
-    return node(Op::kOther, kF32, {I(rows), b.ne[1], b.ne[2], b.ne[3]}, a, b);
+    return sched(node(Op::kOther, kF32, {I(rows), b.ne[1], b.ne[2], b.ne[3]}, a, b), galloc::kSchedMulMat);
   }
   Ref get_rows(const Ref& a, const Ref& rows) {
-    return node(Op::kOther, kF32, {a.ne[0], rows.ne[0], rows.ne[1], rows.ne[2]}, a, rows);
+    return sched(node(Op::kOther, kF32, {a.ne[0], rows.ne[0], rows.ne[1], rows.ne[2]}, a, rows),
+                 galloc::kSchedGetRows);
   }
   // SET_ROWS computes into a view of its destination (a cache): a consumer, never allocated.
   Ref set_rows(const Ref& dst, const Ref& src, const Ref& idx) {
@@ -117,7 +143,7 @@ class Builder {
     return r;
   }
   Ref norm_w(const Ref& x) {  // build_norm(LLM_NORM_RMS) with a weight
-    return same(Op::kInplace, same(Op::kInplace, x), weight_);
+    return same(Op::kInplace, same(Op::kInplace, x), W(7, static_cast<std::uint64_t>(x.ne[0]) * 4));
   }
   Ref hadamard(const Ref& x, const Ref& rot) {  // llama_mul_mat_hadamard
     const std::int64_t k = rot.ne[0];
@@ -185,7 +211,14 @@ class Builder {
   }
 
   Ref prelude() {
-    Ref cur = node(Op::kOther, kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, weight_, tokens_);
+    Ref tok = weight_;
+    if (sp_.gpu) {  // token_embd: always in host memory
+      tok = external(Ty{210, 1}, {1, 1, 1, 1});
+      g_[tok.id].weight = true;
+      g_[tok.id].home = 1;
+    }
+    Ref cur = sched(node(Op::kOther, kF32, {I(sp_.n_embd), I(n_tok_), 1, 1}, tok, tokens_),
+                    galloc::kSchedGetRows);
     expand(cur);
     if (r_.embd_scale) cur = same(Op::kInplace, cur);
     expand(cur);
@@ -194,19 +227,24 @@ class Builder {
 
   // One decoder layer (llama.cpp / bitnet.cpp / qwen3.cpp / gemma2.cpp / gemma3.cpp).
   Ref layer(const Layer& L, const Ref& inpL, bool last) {
-    const CacheInputs& c = L.swa && swa_.mask.id != kNone ? swa_ : base_;
+    CacheInputs c = L.swa && swa_.mask.id != kNone ? swa_ : base_;
+    if (sp_.gpu) {  // this layer's own cache tensors, in its device's buffer
+      c.k = external(kF16, {1, 1, 1, 1});
+      c.v = external(kF16, {1, 1, 1, 1});
+      g_[c.k.id].home = g_[c.v.id].home = sp_.dev[il_].kv_gpu ? 0 : 1;
+    }
     const std::uint64_t ns = sp_.n_stream;
     const std::int64_t nt = I(n_tok_);
     Ref inpSA = inpL;
     Ref cur = norm_w(inpL);
     // build_qkv: separate Q, K, V matmuls (biases are in place), reshaped to heads.
-    Ref Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur), {L.hd_k, L.n_head, nt, 1});
-    Ref K = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_k, cur), {L.hd_k, L.n_head_kv, nt, 1});
-    Ref V = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_v, cur), {L.hd_v, L.n_head_kv, nt, 1});
+    Ref Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur, 0), {L.hd_k, L.n_head, nt, 1});
+    Ref K = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_k, cur, 1), {L.hd_k, L.n_head_kv, nt, 1});
+    Ref V = view(mul_mat(std::uint64_t{L.n_head_kv} * L.hd_v, cur, 2), {L.hd_v, L.n_head_kv, nt, 1});
     if (r_.qk_norm) Q = norm_w(Q);
-    Q = same(Op::kInplace, Q, pos_);  // rope
+    Q = sched(same(Op::kInplace, Q, pos_), galloc::kSchedRope);  // rope
     if (r_.qk_norm) K = norm_w(K);
-    K = same(Op::kInplace, K, pos_);
+    K = sched(same(Op::kInplace, K, pos_), galloc::kSchedRope);
     if (r_.q_scale) Q = same(Op::kInplace, Q);
     // build_attn
     if (c.k_rot.id != kNone) {
@@ -232,7 +270,8 @@ class Builder {
       Ref v = permute_0213(view(c.v, {L.hd_v, L.n_head_kv, nkv, s}));
       if (sp_.type_k == CacheType::kF32) k = node(Op::kOther, kF16, k.ne, k);  // ggml_cast
       if (sp_.type_v == CacheType::kF32) v = node(Op::kOther, kF16, v.ne, v);
-      const Ref o = node(Op::kOther, kF32, {L.hd_v, q.ne[2], q.ne[1], q.ne[3]}, q, k, v, c.mask);
+      const Ref o = sched(node(Op::kOther, kF32, {L.hd_v, q.ne[2], q.ne[1], q.ne[3]}, q, k, v, c.mask),
+                          galloc::kSchedFlash);
       cur = view(o, {std::int64_t{L.hd_v} * L.n_head, nt, 1, 1});
     } else {
       const Ref v = permute_0213(view(c.v, {nkv, L.n_head_kv, L.hd_v, s}));
@@ -245,7 +284,7 @@ class Builder {
     expand(cur);
     if (c.v_rot.id != kNone) cur = hadamard(cur, c.v_rot);
     if (r_.sub_norms) cur = norm_w(cur);
-    cur = mul_mat(sp_.n_embd, cur);  // wo
+    cur = mul_mat(sp_.n_embd, cur, 3);  // wo
     if (last) {
       cur = get_rows(cur, out_ids_);
       inpSA = get_rows(inpSA, out_ids_);
@@ -257,11 +296,11 @@ class Builder {
       cur = moe(cur);
     } else {
       // build_ffn, parallel gate: up, gate, GLU(gate, up), down.
-      const Ref up = mul_mat(L.n_ff, cur);
-      const Ref gate = mul_mat(L.n_ff, cur);
+      const Ref up = mul_mat(L.n_ff, cur, 4);
+      const Ref gate = mul_mat(L.n_ff, cur, 5);
       cur = node(Op::kOther, kF32, gate.ne, gate, up);
       if (r_.sub_norms) cur = norm_w(cur);
-      cur = mul_mat(sp_.n_embd, cur);
+      cur = mul_mat(sp_.n_embd, cur, 6);
     }
     if (r_.post_norms) cur = norm_w(cur);
     cur = same(Op::kInplace, cur, ffn_inp);
@@ -272,7 +311,7 @@ class Builder {
   // build_moe_ffn (softmax gating, top-k by argsort, separate up/gate/down expert tensors).
   Ref moe(const Ref& cur) {
     const std::int64_t nt = I(n_tok_), nu = I(sp_.n_expert_used), ne_ = I(sp_.n_embd);
-    const Ref probs = same(Op::kInplace, mul_mat(sp_.n_expert, cur));  // soft_max of the logits
+    const Ref probs = same(Op::kInplace, mul_mat(sp_.n_expert, cur, weight_));  // soft_max of the logits
     const Ref sel = view(node(Op::kOther, kI32, probs.ne, probs), {nu, nt, 1, 1});  // argsort, top k
     Ref w = get_rows(view(probs, {1, I(sp_.n_expert), nt, 1}), sel);
     if (r_.moe_norm_w) {
@@ -299,9 +338,10 @@ class Builder {
   }
 
   void head(const Ref& inpL) {
+    if (sp_.gpu) il_ = sp_.dev.size() - 1;  // the output layer
     Ref cur = norm_w(inpL);
     g_[cur.id].output = true;  // t_embd
-    cur = mul_mat(sp_.n_vocab, cur);
+    cur = mul_mat(sp_.n_vocab, cur, 0);
     if (r_.final_softcap) cur = same(Op::kInplace, same(Op::kInplace, same(Op::kInplace, cur)));
     g_[cur.id].output = true;  // t_logits
     expand(cur);
@@ -322,6 +362,7 @@ class Builder {
   const Params& sp_;
   const Recipe& r_;
   std::uint64_t n_tok_, n_out_;
+  std::size_t il_ = 0;
   Ref weight_, tokens_, embd_, pos_, out_ids_;
   CacheInputs base_, swa_;
 };
@@ -437,6 +478,27 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
           n - skipped_layers};
 }
 
+std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,
+                                                std::uint64_t n_outputs) {
+  thread_local Graph g(32);
+  g.reset();
+  g.set_deferred(true);
+  Builder b(g, sp, n_tokens, n_outputs);
+  b.make_inputs();
+  b.alloc_inputs();
+  Ref inpL = b.prelude();
+  const std::size_t n = sp.layers.size();
+  for (std::size_t il = 0; il < n; ++il) {
+    b.set_layer(il);
+    inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
+  }
+  b.head(inpL);
+  std::array<std::uint64_t, 2> sizes{};
+  g.schedule(sp.op_offload, sizes);
+  g.set_deferred(false);
+  return sizes;
+}
+
 namespace {
 // The simulation's parameters from the plan; nullptr when the architecture has no recipe.
 const Params* make_params(const Plan& p) {
@@ -448,6 +510,8 @@ const Params* make_params(const Plan& p) {
   sp.n_embd_v_gqa_max = 0;
   sp.hd_k_max = sp.hd_v_max = 0;
   sp.every_layer = false;
+  sp.gpu = false;
+  sp.dev.clear();
   sp.recipe = r;
   sp.n_embd = m.n_embd;
   sp.n_vocab = m.n_vocab;
@@ -494,6 +558,73 @@ const Params* make_params(const Plan& p) {
   return &sp;
 }
 }  // namespace
+
+namespace {
+// The device of layer il (n_layer: the output layer) and of its cache. The one place the
+// simulation asks the plan where a layer runs: a per-layer GPU index plugs in here.
+Params::Dev layer_device(const Plan& p, std::uint32_t il) {
+  Params::Dev d;
+  d.gpu = p.layer_on_gpu(il);
+  d.kv_gpu = d.gpu && p.kv_offload;
+  return d;
+}
+
+// Weight bytes per matmul role (as a copy in a CUDA buffer) and whether CUDA runs the type.
+bool fill_weights(const Plan& p, std::vector<Params::Dev>& dev) {
+  const ModelStructureInfo& m = *p.m;
+  static constexpr std::string_view kRoles[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                 "ffn_up", "ffn_gate", "ffn_down"};
+  const TensorInfo* tok = nullptr;
+  const TensorInfo* out = nullptr;
+  for (const TensorInfo& t : m.tensors) {
+    const std::string_view nm = t.name;
+    if (nm == "token_embd.weight") tok = &t;
+    if (nm == "output.weight") out = &t;
+    if (nm.substr(0, 4) != "blk.") continue;
+    const std::size_t dot = nm.find('.', 4);
+    if (dot == std::string_view::npos) continue;
+    std::uint32_t il = 0;
+    for (std::size_t k = 4; k < dot; ++k) il = il * 10 + static_cast<std::uint32_t>(nm[k] - '0');
+    if (il >= m.n_layer) continue;
+    const std::string_view role = nm.substr(dot + 1);
+    for (std::size_t r = 0; r < 7; ++r) {
+      if (role.size() != kRoles[r].size() + 7 || role.substr(0, kRoles[r].size()) != kRoles[r]) continue;
+      if (role.substr(kRoles[r].size()) != ".weight") continue;
+      const auto bytes = cuda_alloc_bytes(t);
+      if (!bytes) return false;
+      dev[il].wb[r] = *bytes;
+      dev[il].wok[r] = cuda_supports_type(t.type);
+    }
+  }
+  const TensorInfo* head = out != nullptr ? out : tok;
+  if (head == nullptr) return false;
+  const auto hb = cuda_alloc_bytes(*head);
+  if (!hb) return false;
+  dev[m.n_layer].wb[0] = *hb;
+  dev[m.n_layer].wok[0] = cuda_supports_type(head->type);
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p) {
+  const Params* spp = make_params(p);
+  if (spp == nullptr || spp->recipe->moe) return std::nullopt;
+  Params& sp = const_cast<Params&>(*spp);  // the thread_local make_params filled
+  const ModelStructureInfo& m = *p.m;
+  sp.gpu = true;
+  sp.dev.resize(m.n_layer + 1);
+  for (std::uint32_t il = 0; il <= m.n_layer; ++il) sp.dev[il] = layer_device(p, il);
+  if (!fill_weights(p, sp.dev)) return std::nullopt;
+  const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
+  const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
+  std::array<std::uint64_t, 2> r = simulate_graph_gpu(sp, n_tok, p.n_outputs);
+  if (n_tok != ns || p.n_outputs != ns) {
+    const std::array<std::uint64_t, 2> tg = simulate_graph_gpu(sp, ns, ns);
+    r = {std::max(r[0], tg[0]), std::max(r[1], tg[1])};
+  }
+  return r;
+}
 
 std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   const Params* spp = make_params(p);

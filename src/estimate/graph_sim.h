@@ -2,6 +2,7 @@
 // (graph_alloc.h), and the compute buffer ggml_gallocr sizes for it (memory-model.md §6).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -60,6 +61,16 @@ struct Params {
   bool flash_attn = false;
   CacheType type_k = CacheType::kF16, type_v = CacheType::kF16;
   std::vector<Layer> layers;
+  // The CUDA build: where each layer's weights and cache live (index n_layer: the output layer),
+  // and each matmul weight's bytes as a copy in the GPU buffer and whether CUDA runs it.
+  struct Dev {
+    bool gpu = false, kv_gpu = false;
+    std::array<std::uint64_t, 7> wb{};  // q, k, v, o, up, gate, down (output layer: [0] the head)
+    std::array<bool, 7> wok{true, true, true, true, true, true, true};
+  };
+  bool gpu = false;
+  bool op_offload = true;  // llama_context_params.op_offload (default on)
+  std::vector<Dev> dev;
   bool every_layer = false;  // simulate every layer (no periodicity jump): tests compare the two
 };
 
@@ -76,6 +87,13 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
 // tg graph (n_seq tokens and rows), the pp graph again; the buffer only grows, so its size is the
 // larger of the two. nullopt: the architecture has no recipe.
 std::optional<std::uint64_t> simulate_reserve(const Plan& p);
+
+// The CUDA build: ggml_backend_sched over the same reserve graphs; [0] the GPU compute buffer
+// (CUDA0), [1] the host one (CUDA_Host). nullopt: no recipe, or a graph not modelled there.
+std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p);
+// One graph of the CUDA build (sp.gpu and sp.dev set): the peaks of the two buffers.
+std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,
+                                                std::uint64_t n_outputs);
 
 }  // namespace gsim
 }  // namespace bitnet::detail
