@@ -83,6 +83,44 @@ void insert(std::vector<TensorGroup>& list, const TensorInfo& t, bool by_layer, 
   add(list.back(), t, by_layer);
 }
 
+// The weights graph_sim.cpp's CUDA-build simulation reads (SimWeights), by tensor name.
+SimWeights make_sim_weights(const ModelStructureInfo& m, const TensorInfo* head) {
+  SimWeights w;
+  static constexpr std::string_view kRoles[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                 "ffn_up", "ffn_gate", "ffn_down"};
+  w.wb.assign(m.n_layer + std::size_t{1}, std::array<std::uint64_t, 7>{});
+  w.wok.assign(m.n_layer + std::size_t{1}, std::array<bool, 7>{true, true, true, true, true, true, true});
+  for (const TensorInfo& t : m.tensors) {
+    const std::string_view nm = t.name;
+    if (nm.substr(0, 4) != "blk.") continue;
+    const std::size_t dot = nm.find('.', 4);
+    if (dot == std::string_view::npos || dot == 4 || dot > 13) continue;
+    std::uint64_t il = 0;
+    bool digits = true;
+    for (std::size_t k = 4; k < dot; ++k) {
+      digits = digits && nm[k] >= '0' && nm[k] <= '9';
+      il = il * 10 + static_cast<std::uint64_t>(nm[k] - '0');
+    }
+    if (!digits || il >= m.n_layer) continue;
+    const std::string_view role = nm.substr(dot + 1);
+    for (std::size_t r = 0; r < 7; ++r) {
+      if (role.size() != kRoles[r].size() + 7 || role.substr(0, kRoles[r].size()) != kRoles[r]) continue;
+      if (role.substr(kRoles[r].size()) != ".weight") continue;
+      const auto bytes = cuda_alloc_bytes(t);
+      if (!bytes) return w;  // ok stays false: the simulation is not used
+      w.wb[il][r] = *bytes;
+      w.wok[il][r] = cuda_supports_type(t.type);
+    }
+  }
+  if (head == nullptr) return w;
+  const auto hb = cuda_alloc_bytes(*head);
+  if (!hb) return w;
+  w.wb[m.n_layer][0] = *hb;
+  w.wok[m.n_layer][0] = cuda_supports_type(head->type);
+  w.ok = true;
+  return w;
+}
+
 }  // namespace
 
 TensorDigest make_digest(const ModelStructureInfo& m, bool by_layer) {
@@ -114,6 +152,7 @@ TensorDigest make_digest(const ModelStructureInfo& m, bool by_layer) {
     d.synth = std::move(g);
   }
   d.native_loader_bytes = native_loader_struct_bytes(m);
+  if (by_layer) d.sim_weights = make_sim_weights(m, d.head);
   return d;
 }
 

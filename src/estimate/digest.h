@@ -40,6 +40,15 @@ struct TensorGroup {
   bool derived = false;            // some size came from a span
 };
 
+// What the CUDA-build graph simulation (graph_sim.cpp) reads of the weights, gathered once per
+// analysis: per layer the GPU-copy bytes of q, k, v, o, up, gate, down and whether CUDA runs their
+// type; row n_layer is the output layer ([0]: the head, output.weight or token_embd).
+struct SimWeights {
+  bool ok = false;  // built, and every size could be computed
+  std::vector<std::array<std::uint64_t, 7>> wb;
+  std::vector<std::array<bool, 7>> wok;
+};
+
 struct TensorDigest {
   std::vector<TensorGroup> by_layer;  // one group per (layer, key): GPU placement needs the layer
   std::vector<TensorGroup> merged;    // the same over all layers: CPU-only placement
@@ -48,6 +57,7 @@ struct TensorDigest {
   const TensorInfo* head = nullptr;   // output.weight, or token_embd when it is the head
   std::uint64_t n_tensors = 0, n_unknown = 0, n_bitnet = 0;
   B native_loader_bytes;              // system_overhead of the native profile (system.cpp)
+  SimWeights sim_weights;             // built with by_layer
 };
 
 // by_layer = false skips the per-layer groups (enough for estimates on the CPU device).

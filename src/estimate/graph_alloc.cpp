@@ -297,12 +297,17 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
   std::vector<std::int32_t> order;
   order.reserve(nodes_.size() * 2);
   struct CopyKey {
-    std::int32_t src;
     std::uint64_t bytes;
     std::int8_t be;
     std::int32_t copy;
+    std::int32_t next;  // the source's previous copy (index into copies), or kNone
   };
-  std::vector<CopyKey> copies;
+  // The copies made so far, chained per source tensor (copy_head[src]): a lookup walks only that
+  // source's copies (a linear scan of all copies was quadratic with many op-offloaded splits).
+  thread_local std::vector<CopyKey> copies;
+  thread_local std::vector<std::int32_t> copy_head;
+  copies.clear();
+  copy_head.assign(size(), kNone);
   std::vector<std::int32_t> split_nodes, split_inputs;  // the open split
   std::int8_t cur = nodes_.empty() ? kCpu : (*this)[nodes_[0]].be;
   auto flush = [&]() {
@@ -333,8 +338,10 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
       if (s == kNone || buf_ok(s, cur)) continue;
       const std::uint64_t bytes = (*this)[i].srcb[j] != 0 ? (*this)[i].srcb[j] : (*this)[s].nbytes();
       std::int32_t c = kNone;
-      for (const CopyKey& ck : copies)
-        if (ck.src == s && ck.bytes == bytes && ck.be == cur) c = ck.copy;
+      if (static_cast<std::size_t>(s) >= copy_head.size()) copy_head.resize(static_cast<std::size_t>(s) + 1, kNone);
+      for (std::int32_t k = copy_head[static_cast<std::size_t>(s)]; k != kNone; k = copies[static_cast<std::size_t>(k)].next)
+        if (copies[static_cast<std::size_t>(k)].bytes == bytes && copies[static_cast<std::size_t>(k)].be == cur)
+          c = copies[static_cast<std::size_t>(k)].copy;
       if (c == kNone) {
         Tensor cp;
         cp.op = Op::kOther;
@@ -350,7 +357,8 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
         dep.src = {s, kNone, kNone, kNone};
         dep.type_id = 201;
         const std::int32_t d = add(dep);
-        copies.push_back({s, bytes, cur, c});
+        copies.push_back({bytes, cur, c, copy_head[static_cast<std::size_t>(s)]});
+        copy_head[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(copies.size() - 1);
         split_inputs.push_back(d);
         split_inputs.push_back(c);
       }

@@ -67,6 +67,9 @@ struct Params {
     bool gpu = false, kv_gpu = false;
     std::array<std::uint64_t, 7> wb{};  // q, k, v, o, up, gate, down (output layer: [0] the head)
     std::array<bool, 7> wok{true, true, true, true, true, true, true};
+    bool operator==(const Dev& o) const noexcept {
+      return gpu == o.gpu && kv_gpu == o.kv_gpu && wb == o.wb && wok == o.wok;
+    }
   };
   bool gpu = false;
   bool op_offload = true;  // llama_context_params.op_offload (default on)

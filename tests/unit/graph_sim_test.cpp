@@ -67,5 +67,41 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
   EXPECT_GT(jumped, 100);
 }
 
+// The CUDA build (ggml_backend_sched split + one allocator per backend): cutting runs of identical
+// layers short must give what simulating every layer gives, for host / partial / full offload, a
+// KV cache kept on the host, weights CUDA cannot run, pp and tg graphs.
+TEST(GraphSim, GpuRunCutEqualsEveryLayer) {
+  int cut = 0;
+  for (const char* arch : {"llama", "bitnet", "qwen3", "gemma2", "gemma3"})
+    for (std::uint32_t n_layer : {5u, 16u, 27u, 40u})
+      for (std::uint32_t i_gpu_start : {0u, n_layer / 3, n_layer, n_layer + 1})
+        for (bool kv_gpu : {true, false})
+          for (bool fa : {false, true})
+            for (bool host_ffn : {false, true})
+              for (auto [n_tok, n_out] : {std::pair<std::uint64_t, std::uint64_t>{512, 512}, {512, 1}, {1, 1}}) {
+                const std::uint32_t period = std::string_view(arch) == "gemma3" ? 6 : std::string_view(arch) == "gemma2" ? 2 : 0;
+                Params sp = model(arch, n_layer, period, fa, CacheType::kF16);
+                sp.gpu = true;
+                sp.dev.resize(n_layer + 1);
+                for (std::uint32_t il = 0; il <= n_layer; ++il) {
+                  Params::Dev& d = sp.dev[il];
+                  d.gpu = il >= i_gpu_start;
+                  d.kv_gpu = d.gpu && kv_gpu;
+                  d.wb = {512 * 512 * 2, 128 * 512 * 2, 128 * 512 * 2, 512 * 512 * 2, 1536 * 512 * 2,
+                          1536 * 512 * 2, 1536 * 512 * 2};
+                  if (il == n_layer) d.wb = {3000ull * 512 * 2, 0, 0, 0, 0, 0, 0};
+                  if (host_ffn && il < n_layer) d.wok[4] = d.wok[5] = d.wok[6] = false;
+                }
+                const auto fast = simulate_graph_gpu(sp, n_tok, n_out);
+                sp.every_layer = true;
+                const auto full = simulate_graph_gpu(sp, n_tok, n_out);
+                EXPECT_EQ(fast, full) << arch << " n_layer " << n_layer << " i_gpu_start " << i_gpu_start
+                                      << " kv_gpu " << kv_gpu << " fa " << fa << " host_ffn " << host_ffn
+                                      << " n_tok " << n_tok << " n_out " << n_out;
+                cut += n_layer > 9 && period == 0;
+              }
+  EXPECT_GT(cut, 100);
+}
+
 }  // namespace
 }  // namespace bitnet::detail::gsim
