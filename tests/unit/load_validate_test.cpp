@@ -15,6 +15,7 @@
 
 #include "bitnet/loader.h"
 #include "bitnet/measure.h"
+#include "measure/validate.h"
 #include "synth/model_spec.h"
 
 namespace bitnet {
@@ -201,9 +202,14 @@ TEST_P(ValidateAcceptance, EverySegmentWithin5PercentTotalWithin3) {
       EXPECT_LE(o.anon_unattributed, want + 65536.0)
           << c.name << ": the loader allocated beyond its derived structs";
     }
+    // validate's pass rule (measure/validate.h): within the tolerance, or for a segment within
+    // the 1 MiB RSS noise floor (system_overhead is ~6 MiB here, so 5 % is 300 KiB: less than
+    // the code pages that other tests in the same process may or may not have touched first).
     const double tol = r.segment == "total" ? 0.03 : 0.05;
-    EXPECT_LE(std::fabs(r.error), tol) << c.name << " " << r.segment << ": predicted " << r.predicted
-                                       << ", measured " << r.actual;
+    const std::uint64_t diff = r.predicted > r.actual ? r.predicted - r.actual : r.actual - r.predicted;
+    const bool floor_ok = r.segment != "total" && diff <= detail::kValidationFloorBytes;
+    EXPECT_TRUE(std::fabs(r.error) <= tol || floor_ok)
+        << c.name << " " << r.segment << ": predicted " << r.predicted << ", measured " << r.actual;
   }
 }
 
