@@ -137,18 +137,19 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     // What a GPU of a split copies in per copy: the residual stream, positions, masks, KV indices.
     const B split_inputs = B(kF32) * n_embd * n_ub + B(4) * n_ub + caches;
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
-    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
+    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise;
+    // only where the simulation below does not run).
     if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
     // Architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim)
     // where one GPU holds every offloaded layer (with several GPUs the others then hold no node,
     // so the split is the same; pipeline parallelism adds its copies below). Not yet for a split
-    // over GPUs (the simulation knows one CUDA backend), nor where a layer on the GPU keeps
-    // weights CUDA cannot run (TQ types): the head's placement there is not modelled (§13).
+    // over GPUs (the simulation knows one CUDA backend). Weights CUDA cannot run (TQ types) in a
+    // GPU layer are simulated in host memory, with bitnet's scales and token_embd head (§6).
     bool one_gpu = true;
     for (std::uint32_t il = 0; il <= m.n_layer && one_gpu; ++il)
       one_gpu = p.gpu_of(il) < 0 || p.gpu_of(il) == static_cast<int>(p.out_gpu);
     std::optional<std::array<std::uint64_t, 2>> sim;
-    if (corrected && one_gpu && !w.host_matmul_in_gpu_layer) sim = gsim::simulate_reserve_gpu(p);
+    if (corrected && one_gpu) sim = gsim::simulate_reserve_gpu(p);
     if (sim) host = B((*sim)[1]) + (pipeline ? B(kSchedMaxCopies - 1) * (caches + B(12) * n_ub) : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "
