@@ -137,23 +137,25 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     // What a GPU of a split copies in per copy: the residual stream, positions, masks, KV indices.
     const B split_inputs = B(kF32) * n_embd * n_ub + B(4) * n_ub + caches;
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
-    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise).
+    // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise;
+    // only where the simulation below does not run).
     if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
-    // Partial offload (a layer or the head on the host, op offload splitting the graph), on
-    // architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim),
-    // where the closed forms above miss by up to 3 % (the copies and fragmentation of the
-    // op-offloaded splits). With every layer offloaded the closed forms are within 0.26 % on all
-    // ground-truth records (CUDA0 exact) and 10-50x cheaper, which the planner's searches need, so
-    // the simulation is not run there. Only where one GPU holds every offloaded layer (with
-    // several GPUs the others then hold no node, so the split is the same; pipeline parallelism
-    // adds its copies below); not where a layer on the GPU keeps weights CUDA cannot run (TQ
-    // types): the head's placement there is not modelled (§13).
+    // Architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim)
+    // where the closed forms above miss: partial offload (a layer or the head on the host, op
+    // offload splitting the graph: up to 3 %, the copies and fragmentation of the op-offloaded
+    // splits) and GPU layers whose weights CUDA cannot run (TQ types: simulated in host memory,
+    // with bitnet's scales and token_embd head; +17 % before). With every layer offloaded and
+    // runnable the closed forms are within 0.26 % on all ground-truth records (CUDA0 exact) and
+    // 10-50x cheaper, which the planner's searches need, so the simulation is not run there. Only
+    // where one GPU holds every offloaded layer (with several GPUs the others then hold no node,
+    // so the split is the same; pipeline parallelism adds its copies below); not yet for a split
+    // over GPUs (the simulation knows one CUDA backend).
     bool one_gpu = true;
     for (std::uint32_t il = 0; il <= m.n_layer && one_gpu; ++il)
       one_gpu = p.gpu_of(il) < 0 || p.gpu_of(il) == static_cast<int>(p.out_gpu);
     const bool partial = !p.layer_on_gpu(0) || !p.layer_on_gpu(m.n_layer);
     std::optional<std::array<std::uint64_t, 2>> sim;
-    if (corrected && partial && one_gpu && !w.host_matmul_in_gpu_layer) sim = gsim::simulate_reserve_gpu(p);
+    if (corrected && one_gpu && (partial || w.host_matmul_in_gpu_layer)) sim = gsim::simulate_reserve_gpu(p);
     if (sim) host = B((*sim)[1]) + (pipeline ? B(kSchedMaxCopies - 1) * (caches + B(12) * n_ub) : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "

@@ -84,12 +84,14 @@ void insert(std::vector<TensorGroup>& list, const TensorInfo& t, bool by_layer, 
 }
 
 // The weights graph_sim.cpp's CUDA-build simulation reads (SimWeights), by tensor name.
-SimWeights make_sim_weights(const ModelStructureInfo& m, const TensorInfo* head) {
+SimWeights make_sim_weights(const ModelStructureInfo& m, const TensorInfo* head, bool head_is_tok) {
   SimWeights w;
+  w.head_host = head_is_tok;
   static constexpr std::string_view kRoles[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
                                                  "ffn_up", "ffn_gate", "ffn_down"};
   w.wb.assign(m.n_layer + std::size_t{1}, std::array<std::uint64_t, 7>{});
   w.wok.assign(m.n_layer + std::size_t{1}, std::array<bool, 7>{true, true, true, true, true, true, true});
+  w.ws.assign(m.n_layer + std::size_t{1}, std::array<bool, 7>{});
   for (const TensorInfo& t : m.tensors) {
     const std::string_view nm = t.name;
     if (nm.substr(0, 4) != "blk.") continue;
@@ -104,7 +106,9 @@ SimWeights make_sim_weights(const ModelStructureInfo& m, const TensorInfo* head)
     if (!digits || il >= m.n_layer) continue;
     const std::string_view role = nm.substr(dot + 1);
     for (std::size_t r = 0; r < 7; ++r) {
-      if (role.size() != kRoles[r].size() + 7 || role.substr(0, kRoles[r].size()) != kRoles[r]) continue;
+      if (role.size() != kRoles[r].size() + 6 && role.size() != kRoles[r].size() + 7) continue;
+      if (role.substr(0, kRoles[r].size()) != kRoles[r]) continue;
+      if (role.substr(kRoles[r].size()) == ".scale") w.ws[il][r] = true;  // build_lora_mm's w_s
       if (role.substr(kRoles[r].size()) != ".weight") continue;
       const auto bytes = cuda_alloc_bytes(t);
       if (!bytes) return w;  // ok stays false: the simulation is not used
@@ -152,7 +156,7 @@ TensorDigest make_digest(const ModelStructureInfo& m, bool by_layer) {
     d.synth = std::move(g);
   }
   d.native_loader_bytes = native_loader_struct_bytes(m);
-  if (by_layer) d.sim_weights = make_sim_weights(m, d.head);
+  if (by_layer) d.sim_weights = make_sim_weights(m, d.head, head_is_tok);
   return d;
 }
 

@@ -47,6 +47,10 @@ struct SimWeights {
   bool ok = false;  // built, and every size could be computed
   std::vector<std::array<std::uint64_t, 7>> wb;
   std::vector<std::array<bool, 7>> wok;
+  std::vector<std::array<bool, 7>> ws;  // the role has a per-tensor scale (<role>.scale: bitnet)
+  // The head is token_embd itself (a tied head the graph reads without a duplicate: bitnet), so
+  // its weight stays in host memory whatever -ngl says (the input layer is always on the CPU).
+  bool head_host = false;
 };
 
 struct TensorDigest {

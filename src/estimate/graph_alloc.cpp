@@ -349,6 +349,15 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
         cp.ne = {static_cast<std::int64_t>(bytes), 1, 1, 1};
         cp.type_size = 1;
         cp.type_id = 200;
+        // ggml_dup_tensor_layout of the source: an op may then run in place of the copy (it is
+        // the allocator's own tensor, neither input nor output with one copy per source). A view
+        // source keeps the byte form (its layout is not the root's).
+        const Tensor& st = (*this)[s];
+        if (((*this)[i].via_view >> j & 1u) == 0 && !st.weight && bytes == st.nbytes()) {
+          cp.ne = st.ne;
+          cp.type_size = st.type_size;
+          cp.type_id = st.type_id;
+        }
         c = add(cp);
         Tensor dep;  // keeps the source alive until the split starts; never allocated
         dep.op = Op::kOther;

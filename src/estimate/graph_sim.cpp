@@ -111,7 +111,7 @@ class Builder {
     const std::uint64_t b = role < 7 ? d.wb[static_cast<std::size_t>(role)] : bytes;
     const Ref r = external(Ty{210, 1}, {I(b), 1, 1, 1});
     g_[r.id].weight = true;
-    g_[r.id].home = d.gpu ? 0 : 1;
+    g_[r.id].home = d.gpu && (role >= 7 || !d.whost[static_cast<std::size_t>(role)]) ? 0 : 1;
     g_[r.id].cuda_ok = role < 7 ? d.wok[static_cast<std::size_t>(role)] : true;
     return r;
   }
@@ -128,6 +128,10 @@ class Builder {
     const Ref w = W(role);
     const Ref r = mul_mat(rows, b, w);
     g_[r.id].cuda_ok = g_[w.id].cuda_ok;
+    // The per-tensor scale: in place, changes nothing on one backend (left out there), but in
+    // the CUDA build it runs where its weight lives, which may not be where the matmul ran.
+    if (sp_.gpu && role < 7 && sp_.dev[il_].ws[static_cast<std::size_t>(role)])
+      return same(Op::kInplace, r, W(7, 4));  // one f32 element, in the layer's buffer
     return r;
   }
   Ref mul_mat(std::uint64_t rows, const Ref& b, const Ref& a) {
@@ -590,11 +594,14 @@ Params::Dev layer_device(const Plan& p, std::uint32_t il) {
 bool fill_weights(const Plan& p, std::vector<Params::Dev>& dev) {
   if (p.digest == nullptr || !p.digest->sim_weights.ok) return false;
   const SimWeights& w = p.digest->sim_weights;
-  if (w.wb.size() != dev.size() || w.wok.size() != dev.size()) return false;
+  if (w.wb.size() != dev.size() || w.wok.size() != dev.size() || w.ws.size() != dev.size()) return false;
   for (std::size_t il = 0; il < dev.size(); ++il) {
     dev[il].wb = w.wb[il];
     dev[il].wok = w.wok[il];
+    for (std::size_t r = 0; r < 7; ++r) dev[il].whost[r] = !w.wok[il][r];
+    dev[il].ws = w.ws[il];
   }
+  if (w.head_host) dev.back().whost[0] = true;
   return true;
 }
 

@@ -67,8 +67,16 @@ struct Params {
     bool gpu = false, kv_gpu = false;
     std::array<std::uint64_t, 7> wb{};  // q, k, v, o, up, gate, down (output layer: [0] the head)
     std::array<bool, 7> wok{true, true, true, true, true, true, true};
+    // The weight is in a host buffer although the layer is offloaded: a type CUDA cannot run
+    // (llama-model.cpp falls back to the CPU buffer type when the device rejects the weight's op),
+    // or the output layer's head when it is token_embd itself (SimWeights::head_host).
+    std::array<bool, 7> whost{};
+    // The matmul is followed by a MUL with a per-tensor scale weight (build_lora_mm's w_s); in the
+    // layer's buffer (CUDA runs MUL), so with a host weight the product crosses to the GPU there.
+    std::array<bool, 7> ws{};
     bool operator==(const Dev& o) const noexcept {
-      return gpu == o.gpu && kv_gpu == o.kv_gpu && wb == o.wb && wok == o.wok;
+      return gpu == o.gpu && kv_gpu == o.kv_gpu && wb == o.wb && wok == o.wok && whost == o.whost &&
+             ws == o.ws;
     }
   };
   bool gpu = false;

@@ -90,7 +90,14 @@ TEST(GraphSim, GpuRunCutEqualsEveryLayer) {
                   d.wb = {512 * 512 * 2, 128 * 512 * 2, 128 * 512 * 2, 512 * 512 * 2, 1536 * 512 * 2,
                           1536 * 512 * 2, 1536 * 512 * 2};
                   if (il == n_layer) d.wb = {3000ull * 512 * 2, 0, 0, 0, 0, 0, 0};
-                  if (host_ffn && il < n_layer) d.wok[4] = d.wok[5] = d.wok[6] = false;
+                  if (host_ffn && il < n_layer) {
+                    d.wok[4] = d.wok[5] = d.wok[6] = false;
+                    d.whost[4] = d.whost[5] = d.whost[6] = true;
+                  }
+                  // bitnet: per-tensor scales after every matmul; with host_ffn the head is
+                  // token_embd in host memory as well (upstream bitnet's tied head).
+                  if (std::string_view(arch) == "bitnet" && il < n_layer) d.ws.fill(true);
+                  if (std::string_view(arch) == "bitnet" && host_ffn && il == n_layer) d.whost[0] = true;
                 }
                 const auto fast = simulate_graph_gpu(sp, n_tok, n_out);
                 sp.every_layer = true;
@@ -101,6 +108,36 @@ TEST(GraphSim, GpuRunCutEqualsEveryLayer) {
                 cut += n_layer > 9 && period == 0;
               }
   EXPECT_GT(cut, 100);
+}
+
+// A head weight in host memory (bitnet's tied head is token_embd, which never leaves the host)
+// with every layer offloaded: the head matmul of a 512-row ubatch is op-offloaded to the GPU and
+// its weight copied into the GPU compute buffer as a split input. The head weight and the logits
+// are each larger than everything the layers free, so both land at the buffer's end and the GPU
+// buffer grows by exactly the weight's bytes (a multiple of the 128-byte alignment); the host
+// buffer does not change. With one output row there is no offload: the head runs on the CPU.
+TEST(GraphSim, HostHeadIsCopiedIntoGpuBuffer) {
+  for (bool fa : {false, true}) {
+    Params sp = model("bitnet", 4, 0, fa, CacheType::kF16);
+    sp.n_vocab = 32000;
+    sp.gpu = true;
+    sp.dev.resize(5);
+    for (std::uint32_t il = 0; il <= 4; ++il) {
+      Params::Dev& d = sp.dev[il];
+      d.gpu = d.kv_gpu = true;
+      d.wb = {512 * 512 * 2, 128 * 512 * 2, 128 * 512 * 2, 512 * 512 * 2, 1536 * 512 * 2,
+              1536 * 512 * 2, 1536 * 512 * 2};
+      if (il == 4) d.wb = {32000ull * 512 * 2, 0, 0, 0, 0, 0, 0};
+    }
+    const auto on_gpu = simulate_graph_gpu(sp, 512, 512);
+    sp.dev[4].whost[0] = true;
+    const auto on_host = simulate_graph_gpu(sp, 512, 512);
+    EXPECT_EQ(on_host[0], on_gpu[0] + 32000ull * 512 * 2) << "fa " << fa;
+    EXPECT_EQ(on_host[1], on_gpu[1]) << "fa " << fa;
+    // One row: the CPU runs the head, so the GPU buffer needs no copy of the weight.
+    const auto tg = simulate_graph_gpu(sp, 1, 1);
+    EXPECT_LT(tg[0], 32000ull * 512 * 2) << "fa " << fa;
+  }
 }
 
 }  // namespace
