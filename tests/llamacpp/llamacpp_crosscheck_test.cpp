@@ -129,6 +129,25 @@ Result<json> run_driver(const std::string& model, const Settings& s, bool fill =
   return j;
 }
 
+// The estimate's config for the driver's settings (both tests run the same flags).
+MemoryAnalysisConfig config_for(const Settings& s) {
+  MemoryAnalysisConfig cfg;
+  cfg.suggestions = false;
+  RuntimeConfig& rc = cfg.runtime;
+  rc.runtime = "llama.cpp";
+  rc.n_ctx = s.n_ctx;
+  rc.n_batch = 512;
+  rc.n_ubatch = s.n_ubatch;
+  rc.max_batch_size = s.n_seq;
+  rc.kv_unified = s.kv_unified;
+  rc.flash_attn = s.flash_attn ? FlashAttn::kOn : FlashAttn::kOff;
+  rc.type_k = parse_precision(s.type_k);
+  rc.type_v = parse_precision(s.type_v);
+  rc.mmap = s.mmap;
+  rc.n_threads = kThreads;
+  return cfg;
+}
+
 std::uint64_t part_sum(const MemorySegment& s, const std::string& name) {
   std::uint64_t b = 0;
   for (const MemoryPart& p : s.parts)
@@ -182,21 +201,8 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
       }
       const json& j = *measured;
       ++runs;
-      MemoryAnalysisConfig cfg;
+      MemoryAnalysisConfig cfg = config_for(s);
       cfg.cpu_isa = isa;
-      cfg.suggestions = false;
-      RuntimeConfig& rc = cfg.runtime;
-      rc.runtime = "llama.cpp";
-      rc.n_ctx = s.n_ctx;
-      rc.n_batch = 512;
-      rc.n_ubatch = s.n_ubatch;
-      rc.max_batch_size = s.n_seq;
-      rc.kv_unified = s.kv_unified;
-      rc.flash_attn = s.flash_attn ? FlashAttn::kOn : FlashAttn::kOff;
-      rc.type_k = parse_precision(s.type_k);
-      rc.type_v = parse_precision(s.type_v);
-      rc.mmap = s.mmap;
-      rc.n_threads = kThreads;
       auto est = loader->get_detailed_memory_requirements(cfg);
       if (!est) {
         ADD_FAILURE() << est.error().to_string();
@@ -309,19 +315,7 @@ TEST_F(LlamaCppCrossCheck, ComputeBufferOnDeeperStacksAndOtherSettings) {
         ADD_FAILURE() << measured.error().to_string();
         continue;
       }
-      MemoryAnalysisConfig cfg;
-      cfg.suggestions = false;
-      RuntimeConfig& rc = cfg.runtime;
-      rc.runtime = "llama.cpp";
-      rc.n_ctx = s.n_ctx;
-      rc.n_batch = 512;
-      rc.n_ubatch = s.n_ubatch;
-      rc.max_batch_size = s.n_seq;
-      rc.kv_unified = s.kv_unified;
-      rc.flash_attn = s.flash_attn ? FlashAttn::kOn : FlashAttn::kOff;
-      rc.type_k = parse_precision(s.type_k);
-      rc.type_v = parse_precision(s.type_v);
-      rc.n_threads = kThreads;
+      MemoryAnalysisConfig cfg = config_for(s);
       auto est = loader->get_detailed_memory_requirements(cfg);
       ASSERT_TRUE(est) << est.error().to_string();
       const std::uint64_t act = (*measured)["breakdown"]["_total"]["compute"].get<std::uint64_t>();

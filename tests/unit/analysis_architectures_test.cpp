@@ -43,6 +43,15 @@ struct Model {
   return ::testing::AssertionSuccess();
 }
 
+// A hand-written file (header + zero data) in `bytes`, parsed; the caller analyses it.
+Result<GgufFile> parse_written(const GgufWriter& w, std::vector<std::byte>& bytes) {
+  std::string h = w.header();
+  h.resize(w.file_bytes(), '\0');
+  bytes.resize(h.size());
+  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+  return parse_gguf(bytes);
+}
+
 enum class Kind { kGqa, kMla, kRecurrent, kHybrid };
 struct ArchCase {
   const char* preset;
@@ -284,11 +293,8 @@ TEST(AnalysisArchitectures, PerLayerArrayMustHaveOneEntryPerBlock) {
   w.add_u32("llama.attention.head_count", 2);
   w.add_u32_array("llama.attention.head_count_kv", {1, 1, 1});
   w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
-  std::string h = w.header();
-  h.resize(w.file_bytes(), '\0');
-  std::vector<std::byte> bytes(h.size());
-  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
-  auto f = parse_gguf(bytes);
+  std::vector<std::byte> bytes;
+  auto f = parse_written(w, bytes);
   ASSERT_TRUE(f);
   auto m = analyse_gguf(*f, {});
   ASSERT_FALSE(m);
@@ -332,11 +338,8 @@ TEST(AnalysisArchitectures, OldDeepseek2WithoutMlaKeysUsesAFullCache) {
   w.add_u32("deepseek2.attention.kv_lora_rank", 128);
   w.add_u32("deepseek2.rope.dimension_count", 32);
   w.add_tensor("token_embd.weight", 0, {256, 300}, 256 * 300 * 4);
-  std::string h = w.header();
-  h.resize(w.file_bytes(), '\0');
-  std::vector<std::byte> bytes(h.size());
-  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
-  auto f = parse_gguf(bytes);
+  std::vector<std::byte> bytes;
+  auto f = parse_written(w, bytes);
   ASSERT_TRUE(f);
   auto m = analyse_gguf(*f, {});
   ASSERT_TRUE(m) << m.error().to_string();
@@ -486,11 +489,8 @@ TEST(AnalysisArchitectures, RecurrentStateWidthOverflowIsAnError) {
   w.add_u32("mamba2.ssm.state_size", 1u << 24);
   w.add_u32("mamba2.ssm.group_count", 1u << 16);
   w.add_tensor("token_embd.weight", 0, {64, 8}, 64 * 8 * 4);
-  std::string h = w.header();
-  h.resize(w.file_bytes(), '\0');
-  std::vector<std::byte> bytes(h.size());
-  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
-  auto f = parse_gguf(bytes);
+  std::vector<std::byte> bytes;
+  auto f = parse_written(w, bytes);
   ASSERT_TRUE(f);
   auto m = analyse_gguf(*f, {});
   ASSERT_FALSE(m);
@@ -517,11 +517,8 @@ TEST(AnalysisTokenizer, LongTokensAreCountedWithTheirMallocChunks) {
   t.add_string_array("tokenizer.ggml.tokens", {"a", std::string(15, 'b'), std::string(16, 'c'),
                                                std::string(24, 'd'), std::string(40, 'e')});
   t.add_tensor("token_embd.weight", 0, {64, 5}, 64 * 5 * 4);
-  std::string h = t.header();
-  h.resize(t.file_bytes(), '\0');
-  std::vector<std::byte> bytes(h.size());
-  std::transform(h.begin(), h.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
-  auto f = parse_gguf(bytes);
+  std::vector<std::byte> bytes;
+  auto f = parse_written(t, bytes);
   ASSERT_TRUE(f) << f.error().to_string();
   auto m = analyse_gguf(*f, {});
   ASSERT_TRUE(m) << m.error().to_string();
