@@ -99,9 +99,9 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     B compute = max(L, A);
     // The llama.cpp profile on architectures with a graph recipe: ggml_gallocr simulated over the
     // reserve graphs (graph_sim.cpp) instead of the closed form.
-    std::optional<std::uint64_t> simulated;
+    std::optional<gsim::Reserve> simulated;
     if (corrected) simulated = gsim::simulate_reserve(p);
-    if (simulated) compute = B(*simulated);
+    if (simulated) compute = B(simulated->size);
     // Resident at the serving peak (memory-model.md §6 corrected): with last-token logits the
     // logits rows are never written; what is touched is the FFN phase, or without FA the attention
     // phase at the full cache together with the work buffer; with FA the f16 masks per cache.
@@ -111,7 +111,8 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
                                        : max(ffn, attn_nofa + work_generic);
     // The work buffer is its own part; the compute part holds the rest.
     // (The simulated serving graph's high-water mark is not used here: memory-model.md §13.)
-    const B res_compute = sat_sub(res_peak, p.prof->cpu_work_buffer && !fa ? work_generic : B(0));
+    B res_compute = sat_sub(res_peak, p.prof->cpu_work_buffer && !fa ? work_generic : B(0));
+    if (simulated) res_compute = B(simulated->resident);
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kAnonymous, compute,
                     min(compute, res_compute), formula_basis,
                     simulated ? "llama-context.cpp sched_reserve: ggml_gallocr (best-fit reuse, in "

@@ -14,6 +14,8 @@
 //    else the last block; frees merge with the neighbours.
 #include "estimate/graph_alloc.h"
 
+#include <algorithm>
+
 #include <limits>
 
 namespace bitnet::detail::galloc {
@@ -129,6 +131,7 @@ void Graph::allocate(std::int32_t i) {
     }
   }
   t.offset = alloc_of(t).alloc(t.nbytes());
+  if (track_ && t.wbytes > 0) touched_.push_back({t.offset, t.offset + t.wbytes});
   if (rec_ != nullptr) record({Event::kAlloc, i, kNone, t.nbytes(), 0});
 }
 
@@ -200,6 +203,8 @@ std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
     switch (e.kind) {
       case Event::kAlloc:
         off(e.slot) = alloc_.alloc(e.size);
+        // Replayed layers are never the last one: their tensors are written whole.
+        if (track_) touched_.push_back({off(e.slot), off(e.slot) + e.size});
         break;
       case Event::kInplace:
         off(e.slot) = off(e.parent);
@@ -211,6 +216,19 @@ std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
     }
   }
   return off(sc.out_slot);
+}
+
+std::uint64_t Graph::touched_pages(std::uint64_t page, std::uint64_t base) {
+  std::sort(touched_.begin(), touched_.end());
+  std::uint64_t pages = 1, next = 1;  // the first page, and the first page not yet counted
+  for (const auto& r : touched_) {
+    const std::uint64_t lo = std::max((r[0] + base) / page, next), hi = (r[1] + base + page - 1) / page;
+    if (hi > lo) {
+      pages += hi - lo;
+      next = hi;
+    }
+  }
+  return pages * page;
 }
 
 namespace {

@@ -79,6 +79,9 @@ struct Tensor {
   std::array<std::uint64_t, 4> srcb{0, 0, 0, 0};
 
   std::uint64_t bytes = 0;  // ggml_nbytes (contiguous), set by Graph::make / Graph::add
+  // What the serving graphs write of it (pages touched, memory-model.md §6 "Residency"): bytes
+  // by default, 0 for an input never set, less for the logits rows of a last-token-only batch.
+  std::uint64_t wbytes = 0;
   std::uint64_t nbytes() const noexcept { return bytes; }
   std::uint64_t compute_bytes() const noexcept {
     return static_cast<std::uint64_t>(ne[0] * ne[1] * ne[2] * ne[3]) * type_size;
@@ -121,6 +124,7 @@ class Graph {
     alloc_.reset();
     gpu_alloc_.reset();
     leaves_.clear();
+    touched_.clear();
   }
 
   // A new tensor made in place (the graph builder's hot path).
@@ -130,12 +134,12 @@ class Graph {
     t.type_size = type_size;
     t.type_id = type_id;
     t.ne = ne;
-    t.bytes = t.compute_bytes();
+    t.bytes = t.wbytes = t.compute_bytes();
     return static_cast<std::int32_t>(t_.size() - 1);
   }
   std::int32_t add(const Tensor& t) {
     t_.push_back(t);
-    t_.back().bytes = t.compute_bytes();
+    t_.back().bytes = t_.back().wbytes = t.compute_bytes();
     return static_cast<std::int32_t>(t_.size() - 1);
   }
   // Bytes and count of the graph's tensors that need memory here (inputs and computing nodes
@@ -176,6 +180,13 @@ class Graph {
   // Replays a script with the residual at `outside_offset`; returns the result's offset.
   std::uint64_t replay(const Script& sc, std::uint64_t outside_offset);
 
+  // Residency: with tracking on, every allocation (replayed ones included) records the byte range
+  // its tensor's wbytes cover; touched_pages() is the union of those ranges in pages of `page`
+  // bytes for a buffer that starts `base` bytes into its first page, plus that first page (the
+  // heap's chunk header lives there).
+  void set_track(bool on) noexcept { track_ = on; }
+  std::uint64_t touched_pages(std::uint64_t page, std::uint64_t base);
+
   DynAlloc& allocator() { return alloc_; }
   const DynAlloc& allocator() const { return alloc_; }
   std::size_t size() const noexcept { return t_.size(); }
@@ -198,7 +209,9 @@ class Graph {
   DynAlloc alloc_;
   DynAlloc gpu_alloc_{128};
   bool deferred_ = false;
+  bool track_ = false;
   std::vector<std::int32_t> leaves_;
+  std::vector<std::array<std::uint64_t, 2>> touched_;
 };
 
 }  // namespace bitnet::detail::galloc

@@ -39,6 +39,11 @@ struct Ty {
   std::uint8_t id, size;
 };
 constexpr Ty kF32{0, 4}, kF16{1, 2}, kI32{2, 4}, kI64{3, 8};
+// Residency: x86-64 Linux pages; ggml_aligned_malloc's posix_memalign(64, size) of a buffer this
+// large is a fresh mmapped glibc chunk whose user pointer sits 64 bytes into its first page (the
+// chunk header before it makes that page resident). Measured with mincore on the real llama.cpp
+// (tools/llamacpp-driver LLAMACPP_DRIVER_SMAPS=1).
+constexpr std::uint64_t kPage = 4096, kBufferBase = 64;
 
 constexpr Recipe kRecipes[] = {
     {"llama"},
@@ -291,6 +296,7 @@ class Builder {
     if (r_.sub_norms) cur = norm_w(cur);
     cur = mul_mat(sp_.n_embd, cur, 3);  // wo
     if (last) {
+      out_rows_from_ = static_cast<std::int32_t>(g_.size());
       cur = get_rows(cur, out_ids_);
       inpSA = get_rows(inpSA, out_ids_);
     }
@@ -352,6 +358,18 @@ class Builder {
     expand(cur);
   }
 
+  // Residency: the token path's embeddings input is never set (ubatch.embd is null), and from
+  // the last layer's output-row selection on every tensor has n_out rows, of which the serving
+  // graphs write `serve` (ggml_gallocr_alloc_graph reuses this layout for every smaller graph of
+  // the same topology: ggml_gallocr_needs_realloc).
+  void mark_written(std::uint64_t serve) {
+    g_[embd_.id].wbytes = 0;
+    if (out_rows_from_ == kNone || n_out_ == 0) return;
+    const std::uint64_t s = std::min(serve, n_out_);
+    for (std::int32_t i = out_rows_from_; i < static_cast<std::int32_t>(g_.size()); ++i)
+      g_[i].wbytes = g_[i].bytes / n_out_ * s;
+  }
+
   // The tail starts: the pinned inputs' remaining uses are all in what is built from here on.
   void unpin() {
     for (const Ref* r : {&pos_, &base_.k_idxs, &base_.v_idxs, &base_.mask, &base_.k_rot, &base_.v_rot,
@@ -368,6 +386,7 @@ class Builder {
   const Recipe& r_;
   std::uint64_t n_tok_, n_out_;
   std::size_t il_ = 0;
+  std::int32_t out_rows_from_ = kNone;
   Ref weight_, tokens_, embd_, pos_, out_ids_;
   CacheInputs base_, swa_;
 };
@@ -417,8 +436,10 @@ const Recipe* find_recipe(std::string_view arch) noexcept {
 GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs) {
   thread_local Graph g(32);  // ggml-cpu TENSOR_ALIGNMENT; storage reused across estimates
   g.reset();
+  g.set_track(sp.track_touch);
   Builder b(g, sp, n_tokens, n_outputs);
   b.make_inputs();
+  if (sp.track_touch) b.mark_written(sp.serve_outputs);
   b.alloc_inputs();
   Ref inpL = b.prelude();
   g.run_nodes();
@@ -478,9 +499,10 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   b.unpin();
   for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
   b.head(inpL);
+  if (sp.track_touch) b.mark_written(sp.serve_outputs);
   g.run_nodes();
   return {g.allocator().max_size(), g.own_bytes() + extra_bytes, g.own_count() + extra_count,
-          n - skipped_layers};
+          n - skipped_layers, sp.track_touch ? g.touched_pages(kPage, kBufferBase) : 0};
 }
 
 std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,
@@ -531,6 +553,7 @@ const Params* make_params(const Plan& p) {
   sp.n_embd_v_gqa_max = 0;
   sp.hd_k_max = sp.hd_v_max = 0;
   sp.every_layer = false;
+  sp.track_touch = false;
   sp.gpu = false;
   sp.dev.clear();
   sp.recipe = r;
@@ -626,15 +649,19 @@ std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p) 
   return r;
 }
 
-std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
+std::optional<Reserve> simulate_reserve(const Plan& p) {
   const Params* spp = make_params(p);
   if (spp == nullptr) return std::nullopt;
-  const Params& sp = *spp;
+  Params& sp = const_cast<Params&>(*spp);  // the thread_local make_params filled
+  sp.track_touch = true;
+  sp.serve_outputs = 1;  // the serving peak's workload: logits for the last token only
   // graph_reserve rounds the token count up to a multiple of n_seq.
   const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
   const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
   const GraphResult pp = simulate_graph(sp, n_tok, p.n_outputs);
-  if (n_tok == ns && p.n_outputs == ns) return pp.max_size;  // the tg graph is this graph
+  sp.track_touch = false;
+  // The layout that stays is the pp graph's (reserved last); every serving graph reuses it.
+  if (n_tok == ns && p.n_outputs == ns) return Reserve{pp.max_size, pp.touched};  // tg is pp
   // The tg graph has the pp graph's tensors with n_seq tokens and rows instead of n_tok and n_out,
   // so each is at most r = n_seq / min(n_tok, n_out) times its pp size (all scale linearly, but
   // the constant Hadamard inputs), and the allocator never holds more than the padded sum of all
@@ -646,9 +673,9 @@ std::optional<std::uint64_t> simulate_reserve(const Plan& p) {
   const B bound = B(pp.own_bytes) * B(ns) + B(r_den - 1);  // ceil(own_bytes * r)
   if (!bound.overflow()) {
     const B tg_bound = B(bound.value() / r_den) + B(31) * B(pp.own_count) + B(rot);
-    if (!tg_bound.overflow() && tg_bound.value() <= pp.max_size) return pp.max_size;
+    if (!tg_bound.overflow() && tg_bound.value() <= pp.max_size) return Reserve{pp.max_size, pp.touched};
   }
-  return std::max(pp.max_size, simulate_graph(sp, ns, ns).max_size);
+  return Reserve{std::max(pp.max_size, simulate_graph(sp, ns, ns).max_size), pp.touched};
 }
 
 }  // namespace bitnet::detail::gsim

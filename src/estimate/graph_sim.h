@@ -83,6 +83,10 @@ struct Params {
   bool op_offload = true;  // llama_context_params.op_offload (default on)
   std::vector<Dev> dev;
   bool every_layer = false;  // simulate every layer (no periodicity jump): tests compare the two
+  // Residency (memory-model.md §6): record the pages the serving graphs touch in this graph's
+  // layout, when they request serve_outputs logits rows per ubatch.
+  bool track_touch = false;
+  std::uint64_t serve_outputs = 1;
 };
 
 struct GraphResult {
@@ -90,6 +94,7 @@ struct GraphResult {
   std::uint64_t own_bytes = 0;   // sum of the sizes of every non-view, non-external tensor of the
   std::uint64_t own_count = 0;   // whole graph (skipped layers included), and their number
   std::uint64_t layers_run = 0;  // layers actually simulated (the rest repeated a state)
+  std::uint64_t touched = 0;     // with track_touch: resident bytes of the buffer while serving
 };
 // ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs logits rows.
 GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);
@@ -97,7 +102,11 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
 // llama-context.cpp sched_reserve on the CPU: the pp graph (n_ubatch tokens, n_outputs rows), the
 // tg graph (n_seq tokens and rows), the pp graph again; the buffer only grows, so its size is the
 // larger of the two. nullopt: the architecture has no recipe.
-std::optional<std::uint64_t> simulate_reserve(const Plan& p);
+struct Reserve {
+  std::uint64_t size = 0;      // the CPU compute buffer
+  std::uint64_t resident = 0;  // what serving touches of it (memory-model.md §6 "Residency")
+};
+std::optional<Reserve> simulate_reserve(const Plan& p);
 
 // The CUDA build: ggml_backend_sched over the same reserve graphs; [0] the GPU compute buffer
 // (CUDA0), [1] the host one (CUDA_Host). nullopt: no recipe, or a graph not modelled there.

@@ -42,6 +42,17 @@ constexpr RuntimeProfile kProfiles[] = {
    .host_base = "cpu",
    .has_gpu_backend = true,
    .default_threads = 4,                    // common: physical cores; 4 when unknown [heuristic]
+   // llama-kv-cells.h llama_kv_cells: pos (4) + ext {x, y, tok} (12) + shift (4) + seq
+   // (bitset<LLAMA_MAX_SEQ = 256>, 32) per cell; a used cell is one node of `used`
+   // (std::set<uint32_t>) and one of seq_pos[s] (std::set<pair<pos, cell>>): 40-byte nodes, 48-byte
+   // glibc chunks. Measured heap growth while filling: 96-124 B per cell (tiny-llama c1024-16384).
+   // The first decode's heap blocks of 1 KiB or more beyond the work buffer (malloc traced in the
+   // real llama.cpp, ub 512): 171,152 B on tiny-llama, llama, qwen3moe; 221,656 B with gemma3's
+   // two caches [calibrated].
+   .kv_cells = {52, 96, 171152, 50504,
+                "llama-kv-cells.h: 52 B per cell (pos, ext, shift, seq bitset<256>) + 2 std::set "
+                "nodes (48 B chunks) per used cell; + the first decode's heap (171,152 B, +50,504 "
+                "per further cache; malloc trace, calibrated)"},
    .source = "llama.cpp b10256 (ggml 0.23.0 measured)"},
   // bitnet.cpp = microsoft/BitNet with Eddie-Wang1120/llama.cpp merge-dev (Oct 2024).
   {.name = "bitnet.cpp",
@@ -64,6 +75,11 @@ constexpr RuntimeProfile kProfiles[] = {
    .host_base = "cpu",
    .has_gpu_backend = false,                // BitNet kernels are CPU-only
    .default_threads = 2,                    // run_inference.py -t 2
+   // 2024 llama.cpp llama_kv_cell {pos, delta, src, tail, std::set<llama_seq_id> seq_id}: 16 B +
+   // a 48-byte std::set per cell; one set node (48-byte glibc chunk) per sequence in a cell.
+   .kv_cells = {64, 48, 0, 0,
+                "llama.cpp (2024) llama_kv_cell: 64 B per cell + one std::set node (48 B chunk) "
+                "per used cell (derived, not measured)"},
    .source = "microsoft/BitNet (llama.cpp merge-dev, Oct 2024)"},
   // native = this project's ProductionModelLoader::load (src/load/): the file mapped read-only (or
   // read into one anonymous buffer), one KV buffer, one activation arena sized like llama.cpp's CPU
@@ -88,6 +104,7 @@ constexpr RuntimeProfile kProfiles[] = {
    .host_base = "native",                   // bitnet-mem's own process before the load
    .has_gpu_backend = false,
    .default_threads = 1,
+   .kv_cells = {},                          // cells are bytes of the one KV buffer
    .source = "bitnet-models ProductionModelLoader::load (docs/memory-model.md, native profile)"},
 };
 

@@ -46,6 +46,17 @@ enum class HostObjects : std::uint8_t {
   kLoaderStructs,      // our loader: its own structs (TensorInfo copy, TensorView, names), derived
 };
 
+// Host bookkeeping of the KV cells (system_overhead "kv_cell_metadata"): per cell of every cache
+// at creation, and per cell a sequence occupies while serving (heap nodes, glibc chunks).
+struct KvCellRule {
+  std::uint32_t per_cell = 0;       // bytes per allocated cell (vectors sized at creation)
+  std::uint32_t per_used_cell = 0;  // bytes per cell one sequence holds (std::set nodes)
+  // Heap the first decodes leave behind (the ubatch's cell copies, the batch allocator, graph
+  // inputs): for the first cache, and for each further one (iSWA).
+  std::uint32_t first_decode = 0, first_decode_per_cache = 0;
+  std::string_view source;
+};
+
 struct RuntimeProfile {
   std::string_view name;          // --runtime
   CtxPadRule ctx_pad;
@@ -68,6 +79,7 @@ struct RuntimeProfile {
   std::string_view host_base;     // row of tables/device_overheads host_base() for a CPU build
   bool has_gpu_backend;           // a CUDA backend exists
   std::uint32_t default_threads;  // -t default when the config says 0
+  KvCellRule kv_cells;            // zero: the runtime keeps no per-cell heap structures
   std::string_view source;
 };
 

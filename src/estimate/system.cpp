@@ -96,6 +96,35 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     }
   }
 
+  if (prof.kv_cells.per_cell > 0) {
+    // KV cell bookkeeping: every cell of each cache at creation; at the serving peak one sequence
+    // fills its stream (the SWA cache holds at most its own cells).
+    bool full = false, swa = false;
+    for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+      const LayerInfo L = layer_at(m, il);
+      if (L.kind != LayerKind::kAttention) continue;
+      (L.is_swa && p.swa_size != p.kv_size ? swa : full) = true;
+    }
+    B cells, used;
+    if (full) {
+      cells += B(p.kv_size) * B(p.n_stream);
+      used += B(p.kv_size);
+    }
+    if (swa) {
+      cells += B(p.swa_size) * B(p.n_stream);
+      used += B(p.swa_size);
+    }
+    const B created = cells * B(prof.kv_cells.per_cell);
+    const B first_decode = full || swa ? B(prof.kv_cells.first_decode) +
+                                             B(full && swa ? prof.kv_cells.first_decode_per_cache : 0)
+                                       : B(0);
+    const B serving = created + used * B(prof.kv_cells.per_used_cell) + first_decode;
+    if (created.value() > 0 || created.overflow())
+      BITNET_TRY(push("kv_cell_metadata", "cpu", MemoryKind::kAnonymous, serving, serving, B(0),
+                      prof.kv_cells.first_decode > 0 ? Basis::kCalibrated : Basis::kDerived,
+                      prof.kv_cells.source));
+  }
+
   if (!prof.commit_at_load) {
     // Graph metadata: two graphs of max_nodes = max(1024, 8*n_tensors) nodes plus the scheduler's
     // hash sets (llama-context.cpp graph_max_nodes, ggml_graph_overhead_custom).

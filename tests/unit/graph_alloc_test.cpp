@@ -136,5 +136,39 @@ TEST(Graph, InPlaceNeedsTheSameShape) {
   EXPECT_EQ(g.allocator().max_size(), 512u);
 }
 
+// Residency: the union of the ranges written, in pages, for a buffer 64 bytes into its first page
+// (whose chunk header makes that page resident anyway). Hand count: [0,100) is in page 0; [5000,
+// 4992) covers bytes 5056..9055, pages 1-2; [8000,8200) lies in pages 1-2 already; [20000,20001)
+// is byte 20064, page 4. Pages 0, 1, 2, 4.
+TEST(Graph, TouchedPagesAreTheUnionOfWrittenRanges) {
+  Graph g;
+  g.set_track(true);
+  const std::int32_t a = g.add(f32(25));      // 100 B
+  const std::int32_t b = g.add(f32(1000));    // 4000 B
+  const std::int32_t c = g.add(f32(50));      // 200 B
+  const std::int32_t d = g.add(f32(1));       // 4 B, only 1 of them written
+  g[d].wbytes = 1;
+  const std::int32_t e = g.add(f32(4096));    // never written
+  g[e].wbytes = 0;
+  for (std::int32_t t : {a, b, c, d, e}) g[t].output = true;
+  for (std::int32_t t : {a, b, c, d, e}) g.alloc_leaf(t);
+  Graph h;
+  h.set_track(true);
+  for (auto [off, n] : {std::pair<std::uint64_t, std::uint64_t>{0, 100}, {4992, 4000}, {8000, 200}, {20000, 1}}) {
+    // The allocator emptied and [0, off) taken: the tensor goes to `off` (a multiple of 32).
+    DynAlloc& al = h.allocator();
+    al.reset();
+    if (off > 0) (void)al.alloc(off);
+    const std::int32_t t = h.add(f32(static_cast<std::int64_t>((n + 3) / 4)));
+    h[t].wbytes = n;
+    h[t].output = true;
+    h.alloc_leaf(t);
+    ASSERT_EQ(h[t].offset, off);
+  }
+  EXPECT_EQ(h.touched_pages(4096, 64), 4u * 4096);
+  // The first graph: [0,100) [128,4128) [4128,4328) [4352,4353): bytes 64..4416, pages 0-1.
+  EXPECT_EQ(g.touched_pages(4096, 64), 2u * 4096);
+}
+
 }  // namespace
 }  // namespace bitnet::detail::galloc

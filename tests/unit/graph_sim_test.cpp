@@ -50,6 +50,7 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
             if (!fa && kt == CacheType::kQuant) continue;
             Params sp = model(c.arch, n_layer, c.swa_period, fa, kt);
             ASSERT_NE(sp.recipe, nullptr) << c.arch;
+            sp.track_touch = true;  // the touched pages too: replayed layers record their ranges
             const GraphResult fast = simulate_graph(sp, n_tok, n_out);
             sp.every_layer = true;
             const GraphResult full = simulate_graph(sp, n_tok, n_out);
@@ -57,6 +58,9 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
                 << c.arch << " n_layer " << n_layer << " fa " << fa << " n_tok " << n_tok;
             EXPECT_EQ(fast.own_bytes, full.own_bytes) << c.arch << " n_layer " << n_layer;
             EXPECT_EQ(fast.own_count, full.own_count) << c.arch << " n_layer " << n_layer;
+            EXPECT_EQ(fast.touched, full.touched) << c.arch << " n_layer " << n_layer << " fa " << fa;
+            EXPECT_GT(fast.touched, 0u);
+            EXPECT_LE(fast.touched, full.max_size + 4096) << c.arch;
             EXPECT_EQ(full.layers_run, n_layer);
             jumped += fast.layers_run < n_layer;
             // A uniform stack repeats after two layers: two, then the last one.
@@ -65,6 +69,25 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
             }
           }
   EXPECT_GT(jumped, 100);
+}
+
+// Residency: with last-token logits the reserved logits rows are never written; asking for every
+// row writes the whole logits tensor (L = 4 * n_vocab * n_out bytes, far larger than the rest of
+// the graph here, so it cannot hide in pages other tensors touched). The token path's embeddings
+// input is never written and, an input with no consumer, never freed: its range (4 * n_embd *
+// n_tok) stays out of the touched pages whatever is asked.
+TEST(GraphSim, ServingTouchesOnlyTheRowsItAsksFor) {
+  Params sp = model("llama", 4, 0, true, CacheType::kF16);
+  sp.n_vocab = 32000;
+  sp.track_touch = true;
+  sp.serve_outputs = 1;
+  const GraphResult one = simulate_graph(sp, 512, 512);
+  sp.serve_outputs = 512;
+  const GraphResult all = simulate_graph(sp, 512, 512);
+  const std::uint64_t logits = 4u * 32000 * 512, embd = 4u * 512 * 512;
+  EXPECT_GE(all.touched, logits);
+  EXPECT_LT(one.touched, logits / 2);
+  EXPECT_LE(all.touched, all.max_size + 4096 - (embd - 2 * 4096));
 }
 
 // The CUDA build (ggml_backend_sched split + one allocator per backend): cutting runs of identical

@@ -13,9 +13,12 @@
 //
 // Built by tests/llamacpp/CMakeLists.txt against the headers of the llama.cpp source bundled in
 // node-llama-cpp (include/, ggml/include/, src/llama-ext.h for llama_get_memory_breakdown).
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +62,84 @@ Rss sample() {
   const std::string t = ss.str();
   return {kb_field(t, "VmRSS"), kb_field(t, "VmHWM"), kb_field(t, "RssAnon"), kb_field(t, "RssFile"),
           kb_field(t, "RssShmem")};
+}
+
+// ggml's large host buffers (ggml_aligned_malloc -> posix_memalign, interposed here: the compute
+// buffer, the KV cache, repacked weights) and how many of their pages are resident (mincore):
+// reported as "host_buffers" so that the test can check the estimate's resident compute buffer.
+struct Big {
+  void* p;
+  std::size_t n;
+};
+Big g_big[64];
+int g_n_big = 0;
+
+}  // namespace
+
+extern "C" int posix_memalign(void** out, std::size_t align, std::size_t n) {
+  using Fn = int (*)(void**, std::size_t, std::size_t);
+  static Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "posix_memalign"));
+  const int r = real(out, align, n);
+  if (r == 0 && n >= (256u << 10) && g_n_big < 64) g_big[g_n_big++] = {*out, n};
+  return r;
+}
+
+namespace {
+
+// {"size": bytes asked for, "resident": resident bytes of the pages it spans} per live buffer;
+// LLAMACPP_DRIVER_SMAPS=1 also prints each buffer's resident runs (offsets) on stderr.
+std::string host_buffers_json() {
+  const std::size_t pg = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const bool verbose = std::getenv("LLAMACPP_DRIVER_SMAPS") != nullptr;
+  std::string out = "[";
+  for (int i = 0; i < g_n_big; ++i) {
+    const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(g_big[i].p);
+    const std::uintptr_t lo = a & ~(pg - 1), hi = (a + g_big[i].n + pg - 1) & ~(pg - 1);
+    std::vector<unsigned char> v((hi - lo) / pg);
+    if (::mincore(reinterpret_cast<void*>(lo), hi - lo, v.data()) != 0) continue;  // freed, unmapped
+    std::size_t res = 0;
+    std::string runs;
+    for (std::size_t k = 0; k < v.size();) {
+      if (!(v[k] & 1)) {
+        ++k;
+        continue;
+      }
+      std::size_t e = k;
+      while (e < v.size() && (v[e] & 1)) ++e;
+      res += (e - k) * pg;
+      runs += " [" + std::to_string(static_cast<long long>(lo + k * pg) - static_cast<long long>(a)) + "," +
+              std::to_string(static_cast<long long>(lo + e * pg) - static_cast<long long>(a)) + ")";
+      k = e;
+    }
+    if (verbose) std::fprintf(stderr, "buffer size %zu resident %zu runs%s\n", g_big[i].n, res, runs.c_str());
+    out += (out.size() > 1 ? ", " : "") + std::string("{\"size\": ") + std::to_string(g_big[i].n) +
+           ", \"resident\": " + std::to_string(res) + "}";
+  }
+  return out + "]";
+}
+
+// LLAMACPP_DRIVER_SMAPS=1: every anonymous mapping of 256 KiB or more with its resident bytes,
+// on stderr (which buffer is how resident; a diagnostic for the residency model, memory-model.md).
+void dump_anon_mappings(const char* phase) {
+  if (std::getenv("LLAMACPP_DRIVER_SMAPS") == nullptr) return;
+  std::ifstream in("/proc/self/smaps");
+  std::string line, head;
+  std::uint64_t size = 0;
+  bool anon = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') < 17) {
+      head = line;
+      std::istringstream hs(line);
+      std::string range, perms, off, dev, inode, name;
+      hs >> range >> perms >> off >> dev >> inode >> name;
+      anon = inode == "0" && (name.empty() || name == "[heap]");
+    } else if (line.rfind("Size:", 0) == 0) {
+      size = std::strtoull(line.c_str() + 5, nullptr, 10) * 1024;
+    } else if (line.rfind("Rss:", 0) == 0 && anon && size >= (64u << 10)) {
+      std::fprintf(stderr, "smaps %s size %llu rss %llu  %s\n", phase, static_cast<unsigned long long>(size),
+                   static_cast<unsigned long long>(std::strtoull(line.c_str() + 4, nullptr, 10) * 1024), head.c_str());
+    }
+  }
 }
 
 void reset_peak() {
@@ -204,6 +285,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   mark("after_ctx");
+  dump_anon_mappings("after_ctx");
 
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
   const int n_ctx_seq = static_cast<int>(llama_n_ctx_seq(ctx));
@@ -223,6 +305,8 @@ int main(int argc, char** argv) {
     for (int i = 0; ok && i < 3; ++i) ok = decode(ctx, batch, n_vocab, n_ctx_seq - 3 + i, 1);
   }
   mark("after_decode");
+  dump_anon_mappings("after_decode");
+  const std::string host_buffers = host_buffers_json();
   const Rss end = sample();
 
   std::string out = "{\"driver\": \"llamacpp-driver\", \"cpu_variant\": \"" + loaded_cpu_variant() + "\", ";
@@ -248,6 +332,7 @@ int main(int argc, char** argv) {
   out += "\"rss_phases\": {";
   for (std::size_t i = 0; i < order.size(); ++i) out += (i ? ", \"" : "\"") + order[i] + "\": " + json_rss(phases[order[i]]);
   out += "}, \"peak_rss\": " + std::to_string(end.hwm) + ", ";
+  out += "\"host_buffers\": " + host_buffers + ", ";
   out += "\"workload\": {\"final_full_ubatch_at_end\": " + std::string(final_full ? "true" : "false") + "}, ";
   out += "\"ctx_info\": {\"n_ctx\": " + std::to_string(llama_n_ctx(ctx)) + ", \"n_ctx_seq\": " + std::to_string(n_ctx_seq) +
          ", \"n_batch\": " + std::to_string(llama_n_batch(ctx)) + ", \"n_ubatch\": " + std::to_string(n_ub) +
