@@ -17,13 +17,14 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
   BITNET_TRY(activation_terms(p, w, terms));
   if (cfg.include_system_overhead) BITNET_TRY(system_terms(p, w, terms));
   DetailedMemoryRequirements d;
-  // Parts are only read by the breakdown and the suggestion search (recommend.cpp).
-  assemble(p, terms, d, cfg.detailed_breakdown || cfg.suggestions);
-  d.config = p.rc;
   d.warnings = std::move(p.warnings);
   for (const auto& t : terms)
     if (t.part.basis == Basis::kUnknown)
       d.warnings.push_back(t.part.name + ": " + t.part.source);
+  // Parts are only read by the breakdown and the suggestion search (recommend.cpp); assemble
+  // moves them out of the terms.
+  assemble(p, terms, d, cfg.detailed_breakdown || cfg.suggestions);
+  d.config = p.rc;
   return d;
 }
 

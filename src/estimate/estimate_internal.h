@@ -109,7 +109,7 @@ Result<std::uint64_t> cuda_alloc_bytes(const TensorInfo& t);
 // Segments, totals and the peak from the terms.
 // keep_parts = false leaves the segments' part lists empty (callers that read only the totals,
 // e.g. the fit planner: copying every part's strings was most of an estimate's time).
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& out,
+void assemble(const Plan& p, std::vector<Term>& terms, DetailedMemoryRequirements& out,
               bool keep_parts = true);
 
 // The estimate without recommendations' suggestions (the suggestion search re-runs this).
@@ -125,7 +125,9 @@ Status recommend(const ModelStructureInfo& m, const TensorDigest& digest,
 std::uint64_t max_n_head(const ModelStructureInfo& m) noexcept;
 std::uint64_t max_n_embd_v_gqa(const ModelStructureInfo& m) noexcept;
 std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept;  // dense n_ff or used experts
-std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept; // cells per stream of a layer
+inline std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
+  return L.is_swa ? p.swa_size : p.kv_size;
+} // cells per stream of a layer
 
 // Layer il's hyperparameters; the model-level scalars where the analysis has no per-layer entry.
 inline LayerInfo layer_at(const ModelStructureInfo& m, std::uint32_t il) {

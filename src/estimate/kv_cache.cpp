@@ -1,7 +1,8 @@
 // KV cache and recurrent state (memory-model.md §5): per layer, with the layer's own KV heads (GQA,
 // never the attention head count), K/V widths, SWA cells, MLA (K only), streams, KV types, and the
 // device each layer's cache lives on (-ngl, -nkvo).
-#include <map>
+#include <algorithm>
+#include <vector>
 
 #include "estimate/estimate_internal.h"
 #include "tables/quant_traits.h"
@@ -24,8 +25,14 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   // V is stored transposed without FA; layers are then padded to the widest V row.
   const bool v_trans = !p.rc.flash_attn;
   const std::uint64_t v_max = max_n_embd_v_gqa(m);
-  std::map<std::string, DevBytes> by_dev;
-  bool any_attn = false;
+  // Per device, in first-seen order (layers on one device are contiguous: compare the name's
+  // address first, it is one of the plan's strings), sorted by name at the end.
+  std::vector<std::pair<const std::string*, DevBytes>> by_dev;
+  by_dev.reserve(4);
+  bool any_attn = false, have_prev = false;
+  LayerInfo prev;
+  const std::string* prev_dev = nullptr;
+  B prev_kv, prev_rs;
   std::uint64_t k_width = 0, k_row = 0, v_width = 0, v_row = 0;
   for (std::uint32_t il = 0; il < m.n_layer; ++il) {
     const LayerInfo L = layer_at(m, il);
@@ -33,7 +40,25 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
     static const std::string kHost = "cpu";
     const std::string& dev = gpu ? p.gpu_devs[static_cast<std::size_t>(p.gpu_of(il))] : kHost;
     const std::uint64_t align = gpu ? kCudaAlign : kHostAlign;
-    DevBytes& d = by_dev[dev];
+    if (by_dev.empty() || (by_dev.back().first != &dev && *by_dev.back().first != dev)) {
+      auto it = std::find_if(by_dev.begin(), by_dev.end(), [&](const auto& e) { return *e.first == dev; });
+      if (it == by_dev.end()) {
+        by_dev.push_back({&dev, DevBytes{}});
+      } else {
+        std::rotate(it, it + 1, by_dev.end());  // make it the last one
+      }
+    }
+    DevBytes& d = by_dev.back().second;
+    // A layer whose cache has the previous layer's shape on the same device adds the same bytes
+    // (most stacks are uniform: this skips the row and padding arithmetic).
+    if (have_prev && &dev == prev_dev && L.kind == prev.kind && L.is_swa == prev.is_swa &&
+        L.n_embd_k_gqa == prev.n_embd_k_gqa && L.n_embd_v_gqa == prev.n_embd_v_gqa &&
+        L.n_embd_r == prev.n_embd_r && L.n_embd_s == prev.n_embd_s) {
+      d.kv += prev_kv;
+      d.rs += prev_rs;
+      continue;
+    }
+    B add_kv, add_rs;
     if (L.kind == LayerKind::kAttention) {
       any_attn = true;
       const B cells = B(attn_cells(p, L)) * B(p.n_stream);
@@ -42,7 +67,7 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
           BITNET_ASSIGN_OR_RETURN(k_row, row_bytes(tk, L.n_embd_k_gqa));
           k_width = L.n_embd_k_gqa;
         }
-        d.kv += pad(B(k_row) * cells, align);
+        add_kv += pad(B(k_row) * cells, align);
       }
       if (L.n_embd_v_gqa > 0) {  // MLA caches K only
         const std::uint64_t w = v_trans ? v_max : L.n_embd_v_gqa;
@@ -50,18 +75,26 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
           BITNET_ASSIGN_OR_RETURN(v_row, row_bytes(tv, w));
           v_width = w;
         }
-        d.kv += pad(B(v_row) * cells, align);
+        add_kv += pad(B(v_row) * cells, align);
       }
     } else if (L.kind == LayerKind::kRecurrent) {
       // llama-memory-recurrent.cpp: r and s tensors, f32, one row per sequence.
-      d.rs += pad(B(4) * B(L.n_embd_r) * B(p.rc.n_seq), align) +
-              pad(B(4) * B(L.n_embd_s) * B(p.rc.n_seq), align);
+      add_rs = pad(B(4) * B(L.n_embd_r) * B(p.rc.n_seq), align) +
+               pad(B(4) * B(L.n_embd_s) * B(p.rc.n_seq), align);
     }
+    d.kv += add_kv;
+    d.rs += add_rs;
+    have_prev = true;
+    prev = L;
+    prev_dev = &dev;
+    prev_kv = add_kv;
+    prev_rs = add_rs;
   }
   const bool exact = m.architecture_known && m.hparams_basis == Basis::kExact &&
                      m.layers.size() == m.n_layer;
+  std::sort(by_dev.begin(), by_dev.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
   for (auto& entry : by_dev) {
-    const std::string& dev = entry.first;  // (clang 14: lambdas cannot capture structured bindings)
+    const std::string& dev = *entry.first;  // (clang 14: lambdas cannot capture structured bindings)
     const DevBytes& d = entry.second;
     const bool gpu = dev != "cpu";
     auto add = [&](const char* name, B bytes, const char* src) -> Status {

@@ -36,9 +36,15 @@ MemorySegment* seg_of(DetailedMemoryRequirements& d, Seg s) {
 
 Basis weakest(Basis a, Basis b) { return static_cast<std::uint8_t>(a) > static_cast<std::uint8_t>(b) ? a : b; }
 
+// The parts into their segments, in term order, moved (their strings are not copied again).
+void move_parts(std::vector<Term>& terms, DetailedMemoryRequirements& d, bool keep_parts) {
+  if (!keep_parts) return;
+  for (Term& t : terms) seg_of(d, t.seg)->parts.push_back(std::move(t.part));
+}
+
 }  // namespace
 
-void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequirements& d,
+void assemble(const Plan& p, std::vector<Term>& terms, DetailedMemoryRequirements& d,
               bool keep_parts) {
   constexpr Seg kSegs[] = {Seg::kWeights, Seg::kKv, Seg::kActivations, Seg::kQuant, Seg::kSystem};
   Acc run_all, load_all, total_all;
@@ -50,7 +56,6 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
       reserved.add(t.part.kind, t.part.bytes);
       run.add(t.part.kind, t.part.resident_bytes);
       load.add(t.part.kind, t.load_resident);
-      if (keep_parts) seg.parts.push_back(t.part);
     }
     seg.cpu_bytes = reserved.anon;
     seg.shared_bytes = reserved.mapped;
@@ -90,7 +95,7 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
                                           run_all.host(), run_all.host(), basis_all,
                                           "resident host memory while serving (full ubatch at the "
                                           "end of the context, last-token logits)"});
-  if (!p.gpu_build) return;
+  if (!p.gpu_build) return move_parts(terms, d, keep_parts);
   // Per GPU of the split: its parts by segment, its peak (device memory only grows).
   d.devices.resize(p.n_gpus());
   std::vector<std::uint64_t> run(p.n_gpus(), 0), load(p.n_gpus(), 0);
@@ -120,12 +125,13 @@ void assemble(const Plan& p, const std::vector<Term>& terms, DetailedMemoryRequi
     d.peak_usage.parts.push_back(MemoryPart{"device_peak", p.gpu_dev, MemoryKind::kDevice,
                                             *d.peak_usage.gpu_bytes, *d.peak_usage.gpu_bytes,
                                             basis_all, "CUDA context + buffers + pools"});
-    return;
+    return move_parts(terms, d, keep_parts);
   }
   for (const DeviceUsage& u : d.devices)
     d.peak_usage.parts.push_back(MemoryPart{"device_peak", u.device, MemoryKind::kDevice, u.peak_bytes,
                                             u.peak_bytes, basis_all,
                                             "CUDA context + buffers + pools on this GPU of the split"});
+  move_parts(terms, d, keep_parts);
 }
 
 }  // namespace bitnet::detail

@@ -45,10 +45,6 @@ std::uint64_t n_ff_effective(const ModelStructureInfo& m) noexcept {
   return ff;
 }
 
-std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
-  return L.is_swa ? p.swa_size : p.kv_size;
-}
-
 Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& digest,
                           const MemoryAnalysisConfig& cfg) {
   Plan p;
