@@ -114,12 +114,8 @@ Planner::Planner(const ModelStructureInfo& model, EstimateFn engine, std::vector
   n_gpus_ = budget_.empty() ? 0 : budget_.size() - 1;
 }
 
-Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
-                                           const std::vector<std::uint32_t>& split) {
-  const std::vector<std::uint32_t> key_split = n_gpus_ > 1 ? split : std::vector<std::uint32_t>{};
-  const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
-                                   static_cast<int>(k.flash_attn), n_ctx, ngl, key_split);
-  if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
+// The user's flags with one fit step's knobs, on the first GPU (or the CPU), no split, quiet.
+MemoryAnalysisConfig Planner::base_config(const Knobs& k, std::uint32_t n_ctx, std::int32_t ngl) const {
   MemoryAnalysisConfig cfg;
   cfg.runtime = request_.given;
   cfg.runtime.n_ctx = n_ctx;
@@ -129,10 +125,22 @@ Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, 
   Device dev;
   if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
   cfg.runtime.device = dev;
-  cfg.runtime.n_gpu_layers = n_gpus_ > 0 ? static_cast<std::int32_t>(ngl) : 0;
+  cfg.runtime.n_gpu_layers = ngl;
   cfg.runtime.devices.clear();
   cfg.runtime.tensor_split.clear();
   cfg.device = dev;
+  cfg.suggestions = false;
+  cfg.detailed_breakdown = false;
+  return cfg;
+}
+
+Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
+                                           const std::vector<std::uint32_t>& split) {
+  const std::vector<std::uint32_t> key_split = n_gpus_ > 1 ? split : std::vector<std::uint32_t>{};
+  const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
+                                   static_cast<int>(k.flash_attn), n_ctx, ngl, key_split);
+  if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
+  MemoryAnalysisConfig cfg = base_config(k, n_ctx, n_gpus_ > 0 ? static_cast<std::int32_t>(ngl) : 0);
   if (n_gpus_ == 1) cfg.gpu_name = budget_[1].name;
   if (n_gpus_ > 1) {
     // The split as llama.cpp's -ts: layer counts are proportions that give exactly these counts.
@@ -146,8 +154,6 @@ Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, 
     cfg.device = cfg.runtime.devices.front();
     cfg.runtime.device = cfg.device;
   }
-  cfg.suggestions = false;
-  cfg.detailed_breakdown = false;
   ++engine_calls_;
   auto r = engine_(cfg);
   if (!r) return std::move(r).error();
@@ -172,22 +178,9 @@ Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
   if (auto it = unit_cache_.find(key); it != unit_cache_.end()) return &it->second;
   // The runtime profile's cell padding and stream layout: resolve a one-cell context with the
   // given sequences; n_ctx pads to the profile's unit, and each non-unified stream takes one.
-  MemoryAnalysisConfig cfg;
-  cfg.runtime = request_.given;
-  cfg.runtime.n_ctx = 1;
-  cfg.runtime.type_k = k.type_k;
-  cfg.runtime.type_v = k.type_v;
-  cfg.runtime.flash_attn = k.flash_attn;
-  Device dev;
-  if (n_gpus_ > 0) dev = Device{Device::Kind::kCuda, 0};
-  cfg.runtime.device = dev;
-  cfg.runtime.n_gpu_layers = 0;
-  cfg.runtime.devices.clear();       // the padding unit does not depend on the split
-  cfg.runtime.tensor_split.clear();
-  cfg.device = dev;
+  // (The padding unit does not depend on the split.)
+  MemoryAnalysisConfig cfg = base_config(k, 1, 0);
   if (n_gpus_ > 0) cfg.gpu_name = budget_[n_gpus_].name;
-  cfg.suggestions = false;
-  cfg.detailed_breakdown = false;
   ++engine_calls_;
   UnitProbe u;
   auto r = engine_(cfg);

@@ -67,6 +67,7 @@ class Planner {
     Usage used;
     ResolvedConfig config;
   };
+  MemoryAnalysisConfig base_config(const Knobs& k, std::uint32_t n_ctx, std::int32_t ngl) const;
   Result<const Eval*> eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
                            const std::vector<std::uint32_t>& split);
   Result<std::vector<Knobs>> ladder(bool quantized_kv);
