@@ -506,7 +506,7 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
 }
 
 std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,
-                                                std::uint64_t n_outputs) {
+                                                std::uint64_t n_outputs, GpuGraphStats* stats) {
   thread_local Graph g(32);
   g.reset();
   g.set_deferred(true);
@@ -536,6 +536,15 @@ std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t 
     il += r;
   }
   b.head(inpL);
+  if (stats != nullptr) {
+    *stats = {};
+    for (std::size_t i = 0; i < g.size(); ++i) {
+      const Tensor& t = g[static_cast<std::int32_t>(i)];
+      if (t.external || t.view_src != kNone || t.op == Op::kView) continue;
+      stats->own_bytes += t.nbytes();
+      ++stats->own_count;
+    }
+  }
   std::array<std::uint64_t, 2> sizes{};
   g.schedule(sp.op_offload, sizes);
   g.set_deferred(false);
@@ -630,6 +639,16 @@ bool fill_weights(const Plan& p, std::vector<Params::Dev>& dev) {
 
 }  // namespace
 
+bool gpu_tg_cannot_grow(const GpuGraphStats& pp, const std::array<std::uint64_t, 2>& pp_sizes, std::uint64_t ns,
+                        std::uint64_t n_tok, std::uint64_t n_out, std::uint64_t fixed_bytes) noexcept {
+  if (ns >= 32) return false;  // op offload (and weight copies) could differ from the pp graph
+  const std::uint64_t r_den = std::max<std::uint64_t>(1, std::min(n_tok, n_out));
+  const B scaled = div_ceil(B(pp.own_bytes) * B(ns), r_den);  // ceil(own_bytes * ratio)
+  const B one_side = scaled + B(fixed_bytes) + B(127) * B(pp.own_count);
+  const B bound = B(2) * one_side;  // the tensors and at most one copy of each
+  return !bound.overflow() && bound.value() <= std::min(pp_sizes[0], pp_sizes[1]);
+}
+
 std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p) {
   const Params* spp = make_params(p);
   if (spp == nullptr || spp->recipe->moe) return std::nullopt;
@@ -641,8 +660,12 @@ std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p) 
   if (!fill_weights(p, sp.dev)) return std::nullopt;
   const std::uint64_t ns = std::max<std::uint64_t>(1, sp.n_seq);
   const std::uint64_t n_tok = (p.n_tokens + ns - 1) / ns * ns;
-  std::array<std::uint64_t, 2> r = simulate_graph_gpu(sp, n_tok, p.n_outputs);
-  if (n_tok != ns || p.n_outputs != ns) {
+  GpuGraphStats st;
+  std::array<std::uint64_t, 2> r = simulate_graph_gpu(sp, n_tok, p.n_outputs, &st);
+  const std::uint64_t hd = sp.hd_k_max;
+  const std::uint64_t rot = sp.type_k == CacheType::kQuant || sp.type_v == CacheType::kQuant
+                                ? std::uint64_t{4} * (hd * hd + 64 * 64) * 2 : 0;
+  if ((n_tok != ns || p.n_outputs != ns) && !gpu_tg_cannot_grow(st, r, ns, n_tok, p.n_outputs, rot)) {
     const std::array<std::uint64_t, 2> tg = simulate_graph_gpu(sp, ns, ns);
     r = {std::max(r[0], tg[0]), std::max(r[1], tg[1])};
   }

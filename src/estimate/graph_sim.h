@@ -111,9 +111,22 @@ std::optional<Reserve> simulate_reserve(const Plan& p);
 // The CUDA build: ggml_backend_sched over the same reserve graphs; [0] the GPU compute buffer
 // (CUDA0), [1] the host one (CUDA_Host). nullopt: no recipe, or a graph not modelled there.
 std::optional<std::array<std::uint64_t, 2>> simulate_reserve_gpu(const Plan& p);
-// One graph of the CUDA build (sp.gpu and sp.dev set): the peaks of the two buffers.
+// One graph of the CUDA build (sp.gpu and sp.dev set): the peaks of the two buffers. `stats`, when
+// given, receives the bytes and count of the graph's own tensors (neither views nor external),
+// as built (runs of identical layers cut short).
+struct GpuGraphStats {
+  std::uint64_t own_bytes = 0, own_count = 0;
+};
 std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,
-                                                std::uint64_t n_outputs);
+                                                std::uint64_t n_outputs, GpuGraphStats* stats = nullptr);
+
+// Whether the tg graph (ns tokens and rows, ns < 32: no op offload, no weight copies) provably
+// cannot enlarge either buffer of the pp graph (n_tok tokens, n_out rows) of the same topology:
+// each of its tensors is at most ns / min(n_tok, n_out) of its pp size (constant `fixed_bytes`
+// aside: the Hadamard inputs), each has at most one copy in the other backend, and an allocator
+// never holds more than the padded sum of what it is given (128-byte alignment at most).
+bool gpu_tg_cannot_grow(const GpuGraphStats& pp, const std::array<std::uint64_t, 2>& pp_sizes, std::uint64_t ns,
+                        std::uint64_t n_tok, std::uint64_t n_out, std::uint64_t fixed_bytes) noexcept;
 
 }  // namespace gsim
 }  // namespace bitnet::detail
