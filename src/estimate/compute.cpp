@@ -3,6 +3,7 @@
 // scratch (quantization_overhead).
 #include <algorithm>
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 #include "estimate/graph_sim.h"
 #include "tables/quant_traits.h"
@@ -30,11 +31,11 @@ Work cpu_work(const Plan& p, const WeightsResult& w) {
   Work out{w.work_matmul, w.work_bitnet, w.n_tl};
   bool cpu_attn = false;
   std::uint64_t n_kv = 0;
-  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-    const LayerInfo L = layer_at(m, il);
-    if (L.kind != LayerKind::kAttention || p.layer_on_gpu(il)) continue;
+  for (const LayerRun& run : p.digest->layer_runs) {
+    // GPU layers are a suffix: a run has a CPU layer exactly when its first one is.
+    if (run.info.kind != LayerKind::kAttention || p.layer_on_gpu(run.first)) continue;
     cpu_attn = true;
-    n_kv = std::max(n_kv, attn_cells(p, L));
+    n_kv = std::max(n_kv, attn_cells(p, run.info));
   }
   // No FA: KQ (f32) is converted to the f16 V cache's type for the KQ*V product.
   if (cpu_attn && !p.rc.flash_attn && p.rc.type_v != Precision::kF32)
@@ -51,8 +52,8 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
   const B n_head = max_n_head(m), nvg = max_n_embd_v_gqa(m);
   std::uint64_t n_kv_max = 0;
   bool any_attn = false, any_swa = false;
-  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-    const LayerInfo L = layer_at(m, il);
+  for (const LayerRun& run : p.digest->layer_runs) {
+    const LayerInfo& L = run.info;
     if (L.kind != LayerKind::kAttention) continue;
     any_attn = true;
     any_swa = any_swa || L.is_swa;

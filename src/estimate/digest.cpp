@@ -157,6 +157,14 @@ TensorDigest make_digest(const ModelStructureInfo& m, bool by_layer) {
   }
   d.native_loader_bytes = native_loader_struct_bytes(m);
   if (by_layer) d.sim_weights = make_sim_weights(m, d.head, head_is_tok);
+  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
+    const LayerInfo L = layer_at(m, il);
+    if (!d.layer_runs.empty() && same_layer(d.layer_runs.back().info, L)) {
+      ++d.layer_runs.back().count;
+    } else {
+      d.layer_runs.push_back({il, 1, L});
+    }
+  }
   return d;
 }
 

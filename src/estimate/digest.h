@@ -53,6 +53,12 @@ struct SimWeights {
   bool head_host = false;
 };
 
+// A maximal run of identical layers (every LayerInfo field equal), in layer order.
+struct LayerRun {
+  std::uint32_t first = 0, count = 0;
+  LayerInfo info;
+};
+
 struct TensorDigest {
   std::vector<TensorGroup> by_layer;  // one group per (layer, key): GPU placement needs the layer
   std::vector<TensorGroup> merged;    // the same over all layers: CPU-only placement
@@ -62,6 +68,9 @@ struct TensorDigest {
   std::uint64_t n_tensors = 0, n_unknown = 0, n_bitnet = 0;
   B native_loader_bytes;              // system_overhead of the native profile (system.cpp)
   SimWeights sim_weights;             // built with by_layer
+  // The layers as runs of identical ones, covering 0..n_layer-1 (most stacks: one run, iSWA: one
+  // per window change): the per-layer loops of an estimate walk runs, not layers.
+  std::vector<LayerRun> layer_runs;
 };
 
 // by_layer = false skips the per-layer groups (enough for estimates on the CPU device).

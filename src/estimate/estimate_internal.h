@@ -129,6 +129,14 @@ inline std::uint64_t attn_cells(const Plan& p, const LayerInfo& L) noexcept {
   return L.is_swa ? p.swa_size : p.kv_size;
 } // cells per stream of a layer
 
+// Every field equal: the layer needs the same bytes and the same graph as the other.
+inline bool same_layer(const LayerInfo& a, const LayerInfo& b) noexcept {
+  return a.kind == b.kind && a.n_head == b.n_head && a.n_head_kv == b.n_head_kv &&
+         a.head_dim_k == b.head_dim_k && a.head_dim_v == b.head_dim_v &&
+         a.n_embd_k_gqa == b.n_embd_k_gqa && a.n_embd_v_gqa == b.n_embd_v_gqa && a.is_swa == b.is_swa &&
+         a.n_ff == b.n_ff && a.is_moe == b.is_moe && a.n_embd_r == b.n_embd_r && a.n_embd_s == b.n_embd_s;
+}
+
 // Layer il's hyperparameters; the model-level scalars where the analysis has no per-layer entry.
 inline LayerInfo layer_at(const ModelStructureInfo& m, std::uint32_t il) {
   if (il < m.layers.size()) return m.layers[il];

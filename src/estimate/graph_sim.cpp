@@ -584,15 +584,13 @@ const Params* make_params(const Plan& p) {
   sp.type_k = ctype(p.rc.type_k);
   sp.type_v = ctype(p.rc.type_v);
   sp.layers.resize(m.n_layer);
-  const bool per_layer = m.layers.size() >= m.n_layer;
-  const LayerInfo uniform = per_layer ? LayerInfo{} : layer_at(m, 0);
   Layer* out = sp.layers.data();  // locals, not the thread_local, in the loop
   std::uint64_t gqa_max = 0;
   std::uint32_t hk_max = 0, hv_max = 0;
-  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-    const LayerInfo& L = per_layer ? m.layers[il] : uniform;
+  for (const LayerRun& run : p.digest->layer_runs) {  // runs of identical layers
+    const LayerInfo& L = run.info;
     if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return nullptr;
-    Layer& s = out[il];
+    Layer s;
     s.n_head = L.n_head;
     s.n_head_kv = L.n_head_kv;
     s.hd_k = L.head_dim_k;
@@ -601,6 +599,7 @@ const Params* make_params(const Plan& p) {
     s.n_kv = L.is_swa ? p.swa_size : p.kv_size;  // attn_cells(p, L)
     s.swa = L.is_swa;
     s.moe = L.is_moe;
+    std::fill(out + run.first, out + run.first + run.count, s);
     gqa_max = std::max<std::uint64_t>(gqa_max, std::uint64_t{L.n_head_kv} * L.head_dim_v);
     hk_max = std::max(hk_max, L.head_dim_k);
     hv_max = std::max(hv_max, L.head_dim_v);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "estimate/digest.h"
 #include "estimate/estimate_internal.h"
 #include "tables/quant_traits.h"
 
@@ -25,70 +26,56 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   // V is stored transposed without FA; layers are then padded to the widest V row.
   const bool v_trans = !p.rc.flash_attn;
   const std::uint64_t v_max = max_n_embd_v_gqa(m);
-  // Per device, in first-seen order (layers on one device are contiguous: compare the name's
-  // address first, it is one of the plan's strings), sorted by name at the end.
+  // Per device (the plan's own strings, compared by address), sorted by name at the end.
   std::vector<std::pair<const std::string*, DevBytes>> by_dev;
   by_dev.reserve(4);
-  bool any_attn = false, have_prev = false;
-  LayerInfo prev;
-  const std::string* prev_dev = nullptr;
-  B prev_kv, prev_rs;
+  bool any_attn = false;
   std::uint64_t k_width = 0, k_row = 0, v_width = 0, v_row = 0;
-  for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-    const LayerInfo L = layer_at(m, il);
-    const bool gpu = p.layer_on_gpu(il) && p.kv_offload;
-    static const std::string kHost = "cpu";
-    const std::string& dev = gpu ? p.gpu_devs[static_cast<std::size_t>(p.gpu_of(il))] : kHost;
-    const std::uint64_t align = gpu ? kCudaAlign : kHostAlign;
-    if (by_dev.empty() || (by_dev.back().first != &dev && *by_dev.back().first != dev)) {
-      auto it = std::find_if(by_dev.begin(), by_dev.end(), [&](const auto& e) { return *e.first == dev; });
+  static const std::string kHost = "cpu";
+  // Runs of identical layers (digest), cut where the device changes: each piece adds one layer's
+  // bytes times its length.
+  for (const LayerRun& run : p.digest->layer_runs) {
+    const LayerInfo& L = run.info;
+    const std::uint32_t end = run.first + run.count;
+    for (std::uint32_t il = run.first; il < end;) {
+      const bool gpu = p.layer_on_gpu(il) && p.kv_offload;
+      const int gi = gpu ? p.gpu_of(il) : -1;
+      std::uint32_t next = il + 1;
+      while (next < end && (p.layer_on_gpu(next) && p.kv_offload) == gpu && (!gpu || p.gpu_of(next) == gi)) ++next;
+      const B n(next - il);
+      const std::string& dev = gpu ? p.gpu_devs[static_cast<std::size_t>(gi)] : kHost;
+      const std::uint64_t align = gpu ? kCudaAlign : kHostAlign;
+      il = next;
+      auto it = std::find_if(by_dev.begin(), by_dev.end(), [&](const auto& e) { return e.first == &dev; });
       if (it == by_dev.end()) {
         by_dev.push_back({&dev, DevBytes{}});
-      } else {
-        std::rotate(it, it + 1, by_dev.end());  // make it the last one
+        it = by_dev.end() - 1;
       }
-    }
-    DevBytes& d = by_dev.back().second;
-    // A layer whose cache has the previous layer's shape on the same device adds the same bytes
-    // (most stacks are uniform: this skips the row and padding arithmetic).
-    if (have_prev && &dev == prev_dev && L.kind == prev.kind && L.is_swa == prev.is_swa &&
-        L.n_embd_k_gqa == prev.n_embd_k_gqa && L.n_embd_v_gqa == prev.n_embd_v_gqa &&
-        L.n_embd_r == prev.n_embd_r && L.n_embd_s == prev.n_embd_s) {
-      d.kv += prev_kv;
-      d.rs += prev_rs;
-      continue;
-    }
-    B add_kv, add_rs;
-    if (L.kind == LayerKind::kAttention) {
-      any_attn = true;
-      const B cells = B(attn_cells(p, L)) * B(p.n_stream);
-      if (L.n_embd_k_gqa > 0) {
-        if (L.n_embd_k_gqa != k_width) {  // layers mostly share widths: remember the last row
-          BITNET_ASSIGN_OR_RETURN(k_row, row_bytes(tk, L.n_embd_k_gqa));
-          k_width = L.n_embd_k_gqa;
+      DevBytes& d = it->second;
+      if (L.kind == LayerKind::kAttention) {
+        any_attn = true;
+        const B cells = B(attn_cells(p, L)) * B(p.n_stream);
+        if (L.n_embd_k_gqa > 0) {
+          if (L.n_embd_k_gqa != k_width) {  // layers mostly share widths: remember the last row
+            BITNET_ASSIGN_OR_RETURN(k_row, row_bytes(tk, L.n_embd_k_gqa));
+            k_width = L.n_embd_k_gqa;
+          }
+          d.kv += n * pad(B(k_row) * cells, align);
         }
-        add_kv += pad(B(k_row) * cells, align);
-      }
-      if (L.n_embd_v_gqa > 0) {  // MLA caches K only
-        const std::uint64_t w = v_trans ? v_max : L.n_embd_v_gqa;
-        if (w != v_width) {
-          BITNET_ASSIGN_OR_RETURN(v_row, row_bytes(tv, w));
-          v_width = w;
+        if (L.n_embd_v_gqa > 0) {  // MLA caches K only
+          const std::uint64_t w = v_trans ? v_max : L.n_embd_v_gqa;
+          if (w != v_width) {
+            BITNET_ASSIGN_OR_RETURN(v_row, row_bytes(tv, w));
+            v_width = w;
+          }
+          d.kv += n * pad(B(v_row) * cells, align);
         }
-        add_kv += pad(B(v_row) * cells, align);
+      } else if (L.kind == LayerKind::kRecurrent) {
+        // llama-memory-recurrent.cpp: r and s tensors, f32, one row per sequence.
+        d.rs += n * (pad(B(4) * B(L.n_embd_r) * B(p.rc.n_seq), align) +
+                     pad(B(4) * B(L.n_embd_s) * B(p.rc.n_seq), align));
       }
-    } else if (L.kind == LayerKind::kRecurrent) {
-      // llama-memory-recurrent.cpp: r and s tensors, f32, one row per sequence.
-      add_rs = pad(B(4) * B(L.n_embd_r) * B(p.rc.n_seq), align) +
-               pad(B(4) * B(L.n_embd_s) * B(p.rc.n_seq), align);
     }
-    d.kv += add_kv;
-    d.rs += add_rs;
-    have_prev = true;
-    prev = L;
-    prev_dev = &dev;
-    prev_kv = add_kv;
-    prev_rs = add_rs;
   }
   const bool exact = m.architecture_known && m.hparams_basis == Basis::kExact &&
                      m.layers.size() == m.n_layer;

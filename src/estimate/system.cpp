@@ -100,10 +100,9 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     // KV cell bookkeeping: every cell of each cache at creation; at the serving peak one sequence
     // fills its stream (the SWA cache holds at most its own cells).
     bool full = false, swa = false;
-    for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-      const LayerInfo L = layer_at(m, il);
-      if (L.kind != LayerKind::kAttention) continue;
-      (L.is_swa && p.swa_size != p.kv_size ? swa : full) = true;
+    for (const LayerRun& run : p.digest->layer_runs) {
+      if (run.info.kind != LayerKind::kAttention) continue;
+      (run.info.is_swa && p.swa_size != p.kv_size ? swa : full) = true;
     }
     B cells, used;
     if (full) {
