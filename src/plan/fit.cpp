@@ -178,8 +178,10 @@ Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
   if (auto it = unit_cache_.find(key); it != unit_cache_.end()) return &it->second;
   // The runtime profile's cell padding and stream layout: resolve a one-cell context with the
   // given sequences; n_ctx pads to the profile's unit, and each non-unified stream takes one.
-  // (The padding unit does not depend on the split.)
-  MemoryAnalysisConfig cfg = base_config(k, 1, 0);
+  // The padding unit depends on neither the split nor -ngl (nor does -fa auto: that is the build,
+  // resolve.cpp); every layer offloaded keeps the engine on its closed forms, where ngl 0 in a
+  // CUDA build would run the partial-offload simulation for nothing.
+  MemoryAnalysisConfig cfg = base_config(k, 1, n_gpus_ > 0 ? static_cast<std::int32_t>(max_ngl()) : 0);
   if (n_gpus_ > 0) cfg.gpu_name = budget_[n_gpus_].name;
   ++engine_calls_;
   UnitProbe u;
