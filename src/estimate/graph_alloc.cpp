@@ -219,7 +219,7 @@ std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
 }
 
 std::uint64_t Graph::touched_pages(std::uint64_t page, std::uint64_t base) {
-  std::sort(touched_.begin(), touched_.end());
+  std::sort(touched_.begin(), touched_.end(), [](const auto& a, const auto& b) { return a[0] < b[0]; });
   std::uint64_t pages = 1, next = 1;  // the first page, and the first page not yet counted
   for (const auto& r : touched_) {
     const std::uint64_t lo = std::max((r[0] + base) / page, next), hi = (r[1] + base + page - 1) / page;

@@ -187,11 +187,13 @@ class Builder {
         c.v_rot = leaf_input(kF32, {64, 64, 1, 1}, true);
       return c;
     };
-    std::uint64_t n_kv_base = 0, n_kv_swa = 0;
-    bool any_swa = false;
-    for (const Layer& L : sp_.layers) {
-      (L.swa ? n_kv_swa : n_kv_base) = L.n_kv;
-      any_swa = any_swa || L.swa;
+    std::uint64_t n_kv_base = sp_.n_kv_base, n_kv_swa = sp_.n_kv_swa;
+    bool any_swa = sp_.has_swa;
+    if (n_kv_base == 0 && n_kv_swa == 0) {
+      for (const Layer& L : sp_.layers) {
+        (L.swa ? n_kv_swa : n_kv_base) = L.n_kv;
+        any_swa = any_swa || L.swa;
+      }
     }
     base_ = cache(n_kv_base);
     if (r_.iswa && any_swa) swa_ = cache(n_kv_swa);
@@ -445,7 +447,7 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   g.run_nodes();
 
   const std::size_t n = sp.layers.size();
-  const std::size_t P = class_period(sp.layers);
+  const std::size_t P = sp.period > 0 ? sp.period : class_period(sp.layers);
   // Tail: the last P layers hold every class's last use when the last layer continues the
   // period; otherwise one more. Without a period, or a stack too short to gain, all layers.
   std::size_t tail = 0;
@@ -587,8 +589,12 @@ const Params* make_params(const Plan& p) {
   Layer* out = sp.layers.data();  // locals, not the thread_local, in the loop
   std::uint64_t gqa_max = 0;
   std::uint32_t hk_max = 0, hv_max = 0;
+  sp.n_kv_base = sp.n_kv_swa = 0;
+  sp.has_swa = false;
   for (const LayerRun& run : p.digest->layer_runs) {  // runs of identical layers
     const LayerInfo& L = run.info;
+    (L.is_swa ? sp.n_kv_swa : sp.n_kv_base) = L.is_swa ? p.swa_size : p.kv_size;
+    sp.has_swa = sp.has_swa || L.is_swa;
     if (L.kind != LayerKind::kAttention || (L.is_moe && !r->moe)) return nullptr;
     Layer s;
     s.n_head = L.n_head;
@@ -607,6 +613,8 @@ const Params* make_params(const Plan& p) {
   sp.n_embd_v_gqa_max = gqa_max;
   sp.hd_k_max = hk_max;
   sp.hd_v_max = hv_max;
+  // One run (a uniform stack): period 1, no scan of the layers in the simulation.
+  sp.period = p.digest->layer_runs.size() == 1 ? 1 : 0;
   return &sp;
 }
 }  // namespace

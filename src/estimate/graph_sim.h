@@ -83,6 +83,11 @@ struct Params {
   bool op_offload = true;  // llama_context_params.op_offload (default on)
   std::vector<Dev> dev;
   bool every_layer = false;  // simulate every layer (no periodicity jump): tests compare the two
+  // Filled by the engine from the digest's layer runs (0: work them out from `layers`): the
+  // cells of the base and SWA caches, whether any layer is SWA, the period of the layer classes.
+  std::uint64_t n_kv_base = 0, n_kv_swa = 0;
+  bool has_swa = false;
+  std::size_t period = 0;
   // Residency (memory-model.md §6): record the pages the serving graphs touch in this graph's
   // layout, when they request serve_outputs logits rows per ubatch.
   bool track_touch = false;
