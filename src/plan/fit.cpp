@@ -243,7 +243,9 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     only[1 + jj] = budget_bytes_[1 + jj];
     // From one layer up: the first layer a GPU takes adds its compute buffer (and, on the top GPU,
     // is the output layer), so the line starts at 1; when even 1 does not fit, the GPU takes none.
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(1, ngl - placed, f, only));
+    // From below: the top of this search puts every remaining layer on this GPU, a one-GPU
+    // placement (with partial offload, the costly scheduler simulation) the answer rarely is.
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(1, ngl - placed, f, only, /*from_below=*/true));
     split[jj] = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
     placed += split[jj];
   }

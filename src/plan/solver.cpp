@@ -48,7 +48,7 @@ std::int64_t secant(std::int64_t xl, const Usage& ul, std::int64_t xh, const Usa
 
 Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
                            const std::function<Result<Usage>(std::int64_t)>& f,
-                           const std::vector<std::uint64_t>& budget) {
+                           const std::vector<std::uint64_t>& budget, bool from_below) {
   MaxSolve r;
   std::map<std::int64_t, Usage> seen;
   auto eval = [&](std::int64_t x) -> Result<const Usage*> {
@@ -64,13 +64,43 @@ Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
     r.at_x = *ulo;
     return r;
   }
-  BITNET_ASSIGN_OR_RETURN(const Usage* uhi, eval(hi));
-  if (usage_fits(*uhi, budget)) {
-    r.x = hi;
-    r.at_x = *uhi;
-    return r;
+  std::int64_t xl = lo;  // fits
+  std::optional<std::int64_t> over;  // a point known not to fit
+  if (from_below) {
+    // Climb along local slopes: each pair (x, x + 1) gives the slope to the budget; stop at the
+    // first x that fits with x + 1 over, or hand over to the bracketed search once a point
+    // fails (the bracket is then known without evaluating hi) or the prediction reaches hi.
+    for (int step = 0; step < 4 && xl < hi; ++step) {
+      BITNET_ASSIGN_OR_RETURN(const Usage* un, eval(xl + 1));
+      if (!usage_fits(*un, budget)) {
+        r.x = xl;
+        r.at_x = seen.at(xl);
+        r.at_next = *un;
+        return r;
+      }
+      ++xl;
+      const std::optional<std::int64_t> st = newton_step(seen.at(xl - 1), *un, budget);
+      const std::int64_t c = st ? std::clamp<std::int64_t>(xl + *st, xl, hi) : hi;
+      if (c >= hi) break;     // the prediction is the top: the bracketed search below
+      if (c == xl) continue;  // no room predicted beyond xl: xl + 1 decides, next round
+      BITNET_ASSIGN_OR_RETURN(const Usage* uc, eval(c));
+      if (!usage_fits(*uc, budget)) {
+        over = c;  // overshot: the bracket [xl, c] below finds it
+        break;
+      }
+      xl = c;
+    }
   }
-  std::int64_t xl = lo, xh = hi;  // invariant: xl fits, xh does not
+  if (!over) {
+    BITNET_ASSIGN_OR_RETURN(const Usage* uhi, eval(hi));
+    if (usage_fits(*uhi, budget)) {
+      r.x = hi;
+      r.at_x = *uhi;
+      return r;
+    }
+    over = hi;
+  }
+  std::int64_t xh = *over;  // invariant: xl fits, xh does not
   // Start from the local slope at lo (one more evaluation at lo + 1).
   std::optional<std::int64_t> guess;
   int secant_budget = 6;  // then bisection: the bracket always shrinks

@@ -27,8 +27,12 @@ struct MaxSolve {
 };
 
 // Largest x in [lo, hi] with f(x) within budget, for f nondecreasing in x on every device.
+// from_below: start from the slope at lo (lo, lo + 1, then the predicted answer and one step
+// more) and evaluate hi only when the prediction reaches it; for searches whose top end is a
+// different, costlier regime (a GPU's share of a split at "every layer": one GPU, the
+// partial-offload simulation) that the answer rarely is.
 Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
                            const std::function<Result<Usage>(std::int64_t)>& f,
-                           const std::vector<std::uint64_t>& budget);
+                           const std::vector<std::uint64_t>& budget, bool from_below = false);
 
 }  // namespace bitnet::detail

@@ -29,9 +29,9 @@ std::int64_t brute_max(std::int64_t lo, std::int64_t hi, const std::function<Usa
 }
 
 void check_solver(const std::function<Usage(std::int64_t)>& f, std::int64_t lo, std::int64_t hi,
-                  const std::vector<std::uint64_t>& b, std::uint32_t max_evals) {
+                  const std::vector<std::uint64_t>& b, std::uint32_t max_evals, bool from_below = false) {
   const std::int64_t want = brute_max(lo, hi, f, b);
-  auto r = solve_max(lo, hi, [&](std::int64_t x) -> Result<Usage> { return f(x); }, b);
+  auto r = solve_max(lo, hi, [&](std::int64_t x) -> Result<Usage> { return f(x); }, b, from_below);
   ASSERT_TRUE(r);
   if (want < lo) {
     EXPECT_FALSE(r->x);
@@ -98,6 +98,37 @@ TEST(PlanSolver, StepsAndPlateausTerminate) {
     return Usage{(u / 17) * 1000 + u / 5};
   };
   for (std::uint64_t b = 0; b < 60000; b += 4999) check_solver(f, 0, 1000, {b}, 40);
+}
+
+// from_below (the split search): the same answers on the same shapes, and on a line whose top
+// end is a costlier regime the top is never evaluated unless the answer is near it.
+TEST(PlanSolver, FromBelowGivesTheSameAnswers) {
+  auto lin = [](std::int64_t x) { return Usage{1000 + 7 * static_cast<std::uint64_t>(x)}; };
+  auto cmp = [](std::int64_t x) {
+    const auto u = static_cast<std::uint64_t>(x);
+    return Usage{12 * u + std::max<std::uint64_t>(5000, 40 * u)};
+  };
+  auto steps = [](std::int64_t x) {
+    const auto u = static_cast<std::uint64_t>(x);
+    return Usage{(u / 17) * 1000 + u / 5};
+  };
+  for (std::uint64_t b = 200; b < 12000; b += 377) {
+    check_solver(lin, 1, 1000, {b}, 16, true);
+    check_solver(cmp, 1, 1000, {b}, 18, true);
+  }
+  for (std::uint64_t b = 0; b < 60000; b += 4999) check_solver(steps, 0, 1000, {b}, 48, true);
+  // A GPU's share of a split: 300 + 90 per layer, and at "every layer" (x = 16) a different
+  // placement; an answer of 7 layers must not look at x = 16.
+  bool top_seen = false;
+  auto share = [&](std::int64_t x) -> Result<Usage> {
+    if (x == 16) top_seen = true;
+    return Usage{300 + 90 * static_cast<std::uint64_t>(x)};
+  };
+  auto r = solve_max(1, 16, share, {1000}, true);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->x);
+  EXPECT_EQ(*r->x, 7);  // (1000 - 300) / 90
+  EXPECT_FALSE(top_seen);
 }
 
 // ---- the fit policy against a toy engine ------------------------------------------------------
