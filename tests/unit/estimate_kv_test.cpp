@@ -70,6 +70,33 @@ TEST(EstimateKv, SlidingWindowLayersHoldWindowPlusUbatch) {
   EXPECT_EQ(d32.kv_cache.cpu_bytes, 3 * per_cell * 32768 + 15 * per_cell * swa_cells);
 }
 
+// The host bookkeeping of the cells (system_overhead kv_cell_metadata, llama.cpp profile), by hand
+// from llama-kv-cells.h: per allocated cell pos (int32) + ext {x, y, tok} (3 x int32) + shift
+// (int32) + seq (std::bitset<256>, 32 B) = 52 B; per cell the workload's sequence fills, one node
+// of `used` and one of seq_pos[0] (40-byte std::set nodes, 48-byte glibc chunks) = 96 B; plus the
+// heap the first decode leaves (171,152 B measured, 50,504 B more for a second cache).
+TEST(EstimateKv, CellBookkeepingByHand) {
+  auto cells_part = [](const DetailedMemoryRequirements& d) { return part(d.system_overhead, "kv_cell_metadata"); };
+  const std::uint64_t per_cell = 4 + 3 * 4 + 4 + 256 / 8, per_used = 2 * 48;
+  {
+    Shape s;  // one cache of 4096 cells, one stream
+    EXPECT_EQ(cells_part(est(test::make_model(s), cpu_cfg(4096))), 4096 * (per_cell + per_used) + 171152);
+  }
+  {
+    Shape s;  // four sequences, split streams: 4 x 1024 cells allocated, one stream filled
+    auto c = cpu_cfg(4096);
+    c.runtime.max_batch_size = 4;
+    EXPECT_EQ(cells_part(est(test::make_model(s), c)), 4096 * per_cell + 1024 * per_used + 171152);
+  }
+  {
+    Shape s;  // gemma3-like: a full cache of 4096 cells and an SWA cache of 1024
+    s.arch = "gemma3"; s.n_layer = 18; s.n_embd = 640; s.n_head = 4; s.n_head_kv = 1; s.head_dim = 256;
+    s.sliding_window = 512; s.swa_period = 6;
+    EXPECT_EQ(cells_part(est(test::make_model(s), cpu_cfg(4096))),
+              (4096 + 1024) * (per_cell + per_used) + 171152 + 50504);
+  }
+}
+
 TEST(EstimateKv, MlaCachesKOnly) {
   Shape s;
   s.arch = "deepseek2"; s.mla_k = 576; s.n_head = 16; s.head_dim = 128;
