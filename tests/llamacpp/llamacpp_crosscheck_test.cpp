@@ -111,6 +111,29 @@ std::vector<ModelCase> matrix() {
   return v;
 }
 
+// A model synthesized into a temporary file, removed when it goes out of scope; `error` says why
+// it could not be written.
+struct TempModel {
+  std::string path, error;
+  explicit TempModel(const ModelSpec& spec) {
+    char tmpl[] = "/tmp/bitnet_xcheck_XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd < 0) {
+      error = "mkstemp failed";
+      return;
+    }
+    ::close(fd);
+    path = tmpl;
+    auto written = detail::synthesize(spec, path);
+    if (!written) error = written.error().to_string();
+  }
+  ~TempModel() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+  TempModel(const TempModel&) = delete;
+  TempModel& operator=(const TempModel&) = delete;
+};
+
 Result<json> run_driver(const std::string& model, const Settings& s, bool fill = true) {
   std::string cmd = std::string(kDriver) + " --model " + model + " --lib-dir " + kLibDir +
                     " -c " + std::to_string(s.n_ctx) + " -b 512 -ub " + std::to_string(s.n_ubatch) +
@@ -177,14 +200,9 @@ TEST_F(LlamaCppCrossCheck, EstimateMatchesTheRealRuntime) {
   std::vector<TableRow> table;
   int runs = 0, compute_on_target = 0, peak_on_target = 0, resident_exact = 0;
   for (const ModelCase& mc : matrix()) {
-    char tmpl[] = "/tmp/bitnet_xcheck_XXXXXX";
-    const int fd = ::mkstemp(tmpl);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
-    const std::string path = tmpl;
-    const std::unique_ptr<const char, void (*)(const char*)> cleanup(path.c_str(), [](const char* p) { std::remove(p); });
-    auto written = detail::synthesize(mc.spec, path);
-    ASSERT_TRUE(written) << mc.name << ": " << written.error().to_string();
+    const TempModel tm(mc.spec);
+    ASSERT_TRUE(tm.error.empty()) << mc.name << ": " << tm.error;
+    const std::string& path = tm.path;
     // BITNET_XCHECK_KEEP=DIR keeps a copy of each model there, to rerun the driver and
     // `bitnet-mem estimate` on it by hand.
     if (const char* keep = std::getenv("BITNET_XCHECK_KEEP"); keep != nullptr && *keep != '\0') {
@@ -321,14 +339,9 @@ TEST_F(LlamaCppCrossCheck, ComputeBufferOnDeeperStacksAndOtherSettings) {
   };
   int runs = 0, exact = 0;
   for (const Deep& d : models) {
-    char tmpl[] = "/tmp/bitnet_xcheck_XXXXXX";
-    const int fd = ::mkstemp(tmpl);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
-    const std::string path = tmpl;
-    const std::unique_ptr<const char, void (*)(const char*)> cleanup(path.c_str(), [](const char* p) { std::remove(p); });
-    auto written = detail::synthesize(d.spec, path);
-    ASSERT_TRUE(written) << d.name << ": " << written.error().to_string();
+    const TempModel tm(d.spec);
+    ASSERT_TRUE(tm.error.empty()) << d.name << ": " << tm.error;
+    const std::string& path = tm.path;
     auto loader = ProductionModelLoader::open(path);
     ASSERT_TRUE(loader) << d.name << ": " << loader.error().to_string();
     for (const Settings& s : settings) {
