@@ -27,7 +27,6 @@ struct Work {
 };
 
 Work cpu_work(const Plan& p, const WeightsResult& w) {
-  const ModelStructureInfo& m = *p.m;
   Work out{w.work_matmul, w.work_bitnet, w.n_tl};
   bool cpu_attn = false;
   std::uint64_t n_kv = 0;
@@ -39,7 +38,7 @@ Work cpu_work(const Plan& p, const WeightsResult& w) {
   }
   // No FA: KQ (f32) is converted to the f16 V cache's type for the KQ*V product.
   if (cpu_attn && !p.rc.flash_attn && p.rc.type_v != Precision::kF32)
-    out.generic = max(out.generic, B(2) * B(n_kv) * B(p.n_tokens) * B(max_n_head(m)));
+    out.generic = max(out.generic, B(2) * B(n_kv) * B(p.n_tokens) * B(p.digest->max_n_head));
   return out;
 }
 
@@ -49,7 +48,7 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
   const ModelStructureInfo& m = *p.m;
   const bool fa = p.rc.flash_attn;
   const B n_ub = p.n_tokens, n_out = p.n_outputs, n_vocab = m.n_vocab, n_embd = m.n_embd;
-  const B n_head = max_n_head(m), nvg = max_n_embd_v_gqa(m);
+  const B n_head = p.digest->max_n_head, nvg = p.digest->max_n_embd_v_gqa;
   std::uint64_t n_kv_max = 0;
   bool any_attn = false, any_swa = false;
   for (const LayerRun& run : p.digest->layer_runs) {
@@ -63,7 +62,7 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
   const bool corrected = p.prof->compute_form == ComputeForm::kCorrected;
   const bool exact_model = m.architecture_known && m.hparams_basis == Basis::kExact;
   // FFN phase (memory-model.md §6): gate, up, GLU + residuals; n_ff of the used experts for MoE.
-  const B ffn = B(kF32) * n_ub * (B(3) * B(n_ff_effective(m)) + B(4) * n_embd);
+  const B ffn = B(kF32) * n_ub * (B(3) * B(p.digest->n_ff_effective) + B(4) * n_embd);
 
   auto push = [&](Seg seg, const char* name, const std::string& dev, MemoryKind kind, B bytes,
                   B resident, Basis basis, const char* src) -> Status {
@@ -141,7 +140,7 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
     // Matmuls the CPU runs inside offloaded layers keep an FFN-wide activation in this buffer
     // (gt bitnet-2b-tq2_0 CUDA: +4*n_ub*n_ff exact with FA at c4096; an upper bound otherwise;
     // only where the simulation below does not run).
-    if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(n_ff_effective(m));
+    if (w.host_matmul_in_gpu_layer) host += B(kF32) * n_ub * B(p.digest->n_ff_effective);
     // Architectures with a graph recipe: ggml_backend_sched + ggml_gallocr simulated (graph_sim)
     // where the closed forms above miss: partial offload (a layer or the head on the host, op
     // offload splitting the graph: up to 3 %, the copies and fragmentation of the op-offloaded

@@ -165,6 +165,9 @@ TensorDigest make_digest(const ModelStructureInfo& m, bool by_layer) {
       d.layer_runs.push_back({il, 1, L});
     }
   }
+  d.max_n_head = max_n_head(m);
+  d.max_n_embd_v_gqa = max_n_embd_v_gqa(m);
+  d.n_ff_effective = n_ff_effective(m);
   return d;
 }
 

@@ -71,6 +71,9 @@ struct TensorDigest {
   // The layers as runs of identical ones, covering 0..n_layer-1 (most stacks: one run, iSWA: one
   // per window change): the per-layer loops of an estimate walk runs, not layers.
   std::vector<LayerRun> layer_runs;
+  // The widths the activation terms read, over all layers (resolve.cpp's max_n_head,
+  // max_n_embd_v_gqa, n_ff_effective), once per analysis instead of a walk per estimate.
+  std::uint64_t max_n_head = 0, max_n_embd_v_gqa = 0, n_ff_effective = 0;
 };
 
 // by_layer = false skips the per-layer groups (enough for estimates on the CPU device).

@@ -25,7 +25,7 @@ Status kv_terms(const Plan& p, std::vector<Term>& out) {
   const QuantizationType tk = precision_type(p.rc.type_k), tv = precision_type(p.rc.type_v);
   // V is stored transposed without FA; layers are then padded to the widest V row.
   const bool v_trans = !p.rc.flash_attn;
-  const std::uint64_t v_max = max_n_embd_v_gqa(m);
+  const std::uint64_t v_max = p.digest->max_n_embd_v_gqa;
   // Per device (the plan's own strings, compared by address), sorted by name at the end.
   std::vector<std::pair<const std::string*, DevBytes>> by_dev;
   by_dev.reserve(4);

@@ -2,6 +2,7 @@
 // peak is the larger of two phases of what becomes resident: load (file pages populated, buffers
 // filled, the metadata transient) and serving (span, buffers, the touched part of compute buffers).
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "estimate/estimate_internal.h"
@@ -39,6 +40,9 @@ Basis weakest(Basis a, Basis b) { return static_cast<std::uint8_t>(a) > static_c
 // The parts into their segments, in term order, moved (their strings are not copied again).
 void move_parts(std::vector<Term>& terms, DetailedMemoryRequirements& d, bool keep_parts) {
   if (!keep_parts) return;
+  std::array<std::size_t, 5> n{};  // one allocation per segment, not one per doubling
+  for (const Term& t : terms) ++n[static_cast<std::size_t>(t.seg)];
+  for (std::size_t s = 0; s < n.size(); ++s) seg_of(d, static_cast<Seg>(s))->parts.reserve(n[s]);
   for (Term& t : terms) seg_of(d, t.seg)->parts.push_back(std::move(t.part));
 }
 
@@ -88,6 +92,7 @@ void assemble(const Plan& p, std::vector<Term>& terms, DetailedMemoryRequirement
   d.peak_usage.peak_multiplier = steady > 0 ? static_cast<double>(peak) / static_cast<double>(steady) : 1.0;
   Basis basis_all = Basis::kExact;
   for (const Term& t : terms) basis_all = weakest(basis_all, t.part.basis);
+  d.peak_usage.parts.reserve(2 + p.n_gpus());
   d.peak_usage.parts.push_back(MemoryPart{"load_phase", "cpu", MemoryKind::kAnonymous,
                                           load_all.host(), load_all.host(), basis_all,
                                           "resident host memory at the end of loading"});

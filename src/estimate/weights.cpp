@@ -216,6 +216,8 @@ Result<WeightsResult> weight_terms(const Plan& p) {
     const Acc* acc;
   };
   std::vector<Out> outs;
+  // The estimate appends its KV, activation and system terms to this list (estimate.cpp).
+  w.terms.reserve(32);
   for (std::size_t i = 0; i < bufs.size(); ++i) {
     const Buf kind = static_cast<Buf>(i);
     if (kind != Buf::kDevice) outs.push_back({kind, 0, &bufs[i]});
