@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bitnet/types.h"
@@ -32,7 +33,10 @@ struct MemoryPart {
   std::uint64_t bytes = 0;           // reserved
   std::uint64_t resident_bytes = 0;  // what becomes resident at the serving peak (<= bytes unless transient)
   Basis basis = Basis::kExact;
-  std::string source;   // upstream code or measurement behind the number
+  // Upstream code or measurement behind the number: static text (string literals, the tables),
+  // valid for the life of the program, so an estimate copies no provenance strings. Assign only
+  // literals or other static text.
+  std::string_view source;
 };
 
 struct MemorySegment {

@@ -12,7 +12,6 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
   BITNET_ASSIGN_OR_RETURN(Plan p, resolve_plan(m, digest, cfg));
   BITNET_ASSIGN_OR_RETURN(WeightsResult w, weight_terms(p));
   std::vector<Term> terms = std::move(w.terms);
-  terms.reserve(terms.size() + 16);
   BITNET_TRY(kv_terms(p, terms));
   BITNET_TRY(activation_terms(p, w, terms));
   if (cfg.include_system_overhead) BITNET_TRY(system_terms(p, w, terms));
@@ -20,7 +19,7 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
   d.warnings = std::move(p.warnings);
   for (const auto& t : terms)
     if (t.part.basis == Basis::kUnknown)
-      d.warnings.push_back(t.part.name + ": " + t.part.source);
+      d.warnings.push_back(t.part.name + ": " + std::string(t.part.source));
   // Parts are only read by the breakdown and the suggestion search (recommend.cpp); assemble
   // moves them out of the terms.
   assemble(p, terms, d, cfg.detailed_breakdown || cfg.suggestions);

@@ -2,6 +2,10 @@
 // per-tensor host objects, graph metadata, the GGUF metadata load transient, and on a GPU the CUDA
 // context, cuBLAS workspaces and the CUDA memory pool (src/tables/device_overheads.cpp).
 #include <algorithm>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "bitnet/measure.h"
@@ -21,6 +25,19 @@ constexpr std::uint64_t kStdStringBytes = 32;   // sizeof(std::string), libstdc+
 std::uint64_t malloc_chunk(std::uint64_t n) { return std::max<std::uint64_t>(32, (n + 8 + 15) & ~std::uint64_t{15}); }
 // libstdc++ std::string: up to 15 characters inline (SSO); a copy of a longer one allocates len + 1.
 std::uint64_t string_heap(std::uint64_t len) { return len <= 15 ? 0 : malloc_chunk(len + 1); }
+
+// A composed source (a mechanism plus a table row's reference) as static text: MemoryPart::source
+// points at static storage. The set is bounded (a few mechanisms x the overhead table's rows), so
+// each distinct text is kept once for the life of the program.
+std::string_view intern(std::string_view a, std::string_view b) {
+  static std::mutex mu;
+  static std::set<std::string, std::less<>> pool;
+  thread_local std::string key;  // reused: a lookup of a known text allocates nothing
+  key.assign(a).append(b);
+  const std::lock_guard<std::mutex> lock(mu);
+  if (const auto it = pool.find(key); it != pool.end()) return *it;
+  return *pool.insert(key).first;
+}
 
 }  // namespace
 
@@ -50,7 +67,7 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     BITNET_ASSIGN_OR_RETURN(const std::uint64_t l, load.to_result(name));
     Term t;
     t.seg = Seg::kSystem;
-    t.part = MemoryPart{name, dev, kind, v, r, basis, std::string(src)};
+    t.part = MemoryPart{name, dev, kind, v, r, basis, src};
     t.load_resident = l;
     out.push_back(std::move(t));
     return Ok{};
@@ -71,10 +88,10 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     const GpuOverheads& g = *p.gpu;
     BITNET_TRY(push("cuda_runtime_host", "cpu", MemoryKind::kAnonymous, g.host_runtime_rss,
                     g.host_runtime_rss, g.host_runtime_rss, g.basis,
-                    "CUDA init: host RSS of libcudart/cuBLAS and the driver; " + std::string(g.source)));
+                    intern("CUDA init: host RSS of libcudart/cuBLAS and the driver; ", g.source)));
     BITNET_TRY(push("cuda_pinned_init", "cpu", MemoryKind::kPinned, g.host_pinned_init,
                     g.host_pinned_init, g.host_pinned_init, g.basis,
-                    "CUDA init: pinned host memory; " + std::string(g.source)));
+                    intern("CUDA init: pinned host memory; ", g.source)));
   }
 
   // Per-tensor host objects and loader maps.
@@ -180,7 +197,7 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
       const GpuOverheads& g = *p.gpu_rows[j];
       BITNET_TRY(push("cuda_context", p.gpu_devs[j], MemoryKind::kDevice, g.cuda_context,
                       g.cuda_context, B(0), g.basis,
-                      "CUDA context (driver, runtime, kernel images); " + std::string(g.source)));
+                      intern("CUDA context (driver, runtime, kernel images); ", g.source)));
     }
     // Pools and workspaces appear at the first ubatch and never shrink.
     const GpuOverheads& g = *p.gpu;
@@ -192,8 +209,8 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     if (attn_on_gpu && !p.rc.flash_attn) lazy += B(g.host_lazy_no_fa);
     BITNET_TRY(push("cuda_lazy_modules_host", "cpu", MemoryKind::kAnonymous, lazy, lazy, B(0),
                     g.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
-                    "CUDA lazy module loading: host memory of kernels loaded at the first ubatch "
-                    "(more once cuBLAS and the no-FA attention kernels run); " + std::string(g.source)));
+                    intern("CUDA lazy module loading: host memory of kernels loaded at the first ubatch "
+                    "(more once cuBLAS and the no-FA attention kernels run); ", g.source)));
     for (std::size_t j = 0; j < n; ++j) {
       const GpuOverheads& gj = *p.gpu_rows[j];
       // A cuBLAS GEMM weight anywhere counts on every GPU of a split (an upper bound there).
@@ -201,11 +218,11 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
       B pool = B(gj.retained_pool) + B(gj.transient_pool);
       if (cublas) pool += B(gj.cublas_gemm_extra);
       // No FA: the KQ*V GEMM converts KQ to f16 in the pool: 2*n_kv*n_ub*n_head.
-      if (attn[j] && !p.rc.flash_attn) pool += B(2) * B(n_kv[j]) * B(p.n_tokens) * B(max_n_head(m));
+      if (attn[j] && !p.rc.flash_attn) pool += B(2) * B(n_kv[j]) * B(p.n_tokens) * B(p.digest->max_n_head);
       BITNET_TRY(push("cublas_workspace_pool", p.gpu_devs[j], MemoryKind::kDevice, pool, pool, B(0),
                       gj.basis == Basis::kHeuristic ? Basis::kHeuristic : Basis::kCalibrated,
-                      "ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "
-                      "+ cuBLAS GEMM state, + no-FA f16 KQ); " + std::string(gj.source)));
+                      intern("ggml-cuda: cuBLAS workspace + VMM pool (retained + first-ubatch temporaries, "
+                      "+ cuBLAS GEMM state, + no-FA f16 KQ); ", gj.source)));
     }
   }
   return Ok{};
