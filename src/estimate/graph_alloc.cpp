@@ -117,6 +117,8 @@ void Graph::allocate(std::int32_t i) {
       const std::int32_t s = t.src[k];
       if (s == kNone || (t.via_view >> k & 1u) != 0) continue;  // a view is never owned
       Tensor& p = (*this)[s];
+      if (p.pinned && rec_ != nullptr && p.allocated && !p.output && same_layout(t, p))
+        rec_->unpinned_ok = false;
       if (!p.allocated || p.pinned || p.output || !same_layout(t, p)) continue;
       if (p.n_children == 1) {
         t.offset = p.offset;
@@ -165,8 +167,22 @@ void Graph::run_nodes() {
     for (std::int32_t s : (*this)[n].src) {
       if (s == kNone) continue;
       Tensor& p = (*this)[s];
-      if (p.pinned) continue;
+      if (p.pinned) {
+        if (rec_ != nullptr) rec_->events.push_back({Event::kUse, kNone, s, 0, 0});
+        continue;
+      }
       if (--p.n_children == 0 && p.allocated) free_tensor(s);
+    }
+    if (rec_ != nullptr && rec_->split_slot == kNone) {
+      const Tensor& t = (*this)[n];
+      if (t.view_src == kNone && !t.external) {
+        rec_->split_own_bytes += t.nbytes();
+        ++rec_->split_own_count;
+      }
+      if (n == split_node_) {
+        rec_->split_at = rec_->events.size();
+        rec_->split_slot = n - rec_base_;
+      }
     }
   }
 }
@@ -186,6 +202,10 @@ void Graph::record(Event e) {
 void Graph::run_nodes_recording(Script& rec, std::int32_t base, std::int32_t outside) {
   rec.events.clear();
   rec.valid = true;
+  rec.unpinned_ok = true;
+  rec.split_at = 0;
+  rec.split_slot = kNone;
+  rec.split_own_bytes = rec.split_own_count = 0;
   rec_ = &rec;
   rec_base_ = base;
   rec_outside_ = outside;
@@ -213,9 +233,41 @@ std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
       case Event::kFree:
         alloc_.free(off(e.slot), e.size);
         break;
+      case Event::kUse:
+        break;  // the input is pinned: freed in the tail
     }
   }
   return off(sc.out_slot);
+}
+
+std::uint64_t Graph::replay_unpinned(const Script& sc, std::uint64_t outside_offset, std::size_t end,
+                                     std::int32_t slot) {
+  replay_off_.resize(static_cast<std::size_t>(sc.n_slots));
+  auto off = [&](std::int32_t s) -> std::uint64_t& {
+    return s == kOutsideSlot ? outside_offset : replay_off_[static_cast<std::size_t>(s)];
+  };
+  for (std::size_t i = 0; i < end; ++i) {
+    const Event& e = sc.events[i];
+    switch (e.kind) {
+      case Event::kAlloc:
+        off(e.slot) = alloc_.alloc(e.size);
+        if (track_) touched_.push_back({off(e.slot), off(e.slot) + e.size});
+        break;
+      case Event::kInplace:
+        off(e.slot) = off(e.parent);
+        if (e.surplus > 0) alloc_.free(off(e.parent) + e.size, e.surplus);
+        break;
+      case Event::kFree:
+        alloc_.free(off(e.slot), e.size);
+        break;
+      case Event::kUse: {
+        Tensor& in = (*this)[e.parent];
+        if (--in.n_children == 0 && in.allocated) free_tensor(e.parent);
+        break;
+      }
+    }
+  }
+  return off(slot);
 }
 
 std::uint64_t Graph::touched_pages(std::uint64_t page, std::uint64_t base) {

@@ -94,9 +94,11 @@ struct Tensor {
 // the sizes) depend only on the graph's structure, never on addresses, so every layer of the same
 // class makes the same calls; only the offsets differ.
 struct Event {
-  enum Kind : std::uint8_t { kAlloc, kInplace, kFree } kind;
+  // kUse: a pinned graph input consumed by a node (at its place among the node's frees); the
+  // replay of a tail layer, where inputs are no longer pinned, frees the input at its last use.
+  enum Kind : std::uint8_t { kAlloc, kInplace, kFree, kUse } kind;
   std::int32_t slot;    // the tensor allocated, taking over, or freed
-  std::int32_t parent;  // kInplace: the tensor whose memory it takes
+  std::int32_t parent;  // kInplace: the tensor whose memory it takes; kUse: the input (graph index)
   std::uint64_t size;   // kAlloc / kFree: bytes; kInplace: the node's padded size
   std::uint64_t surplus;  // kInplace: the parent's padded bytes beyond the node's, freed
 };
@@ -107,6 +109,14 @@ struct Script {
   std::int32_t n_slots = 0;
   std::int32_t out_slot = kNone;  // the segment's result (the next residual)
   bool valid = false;
+  // The split node (set_split_node before recording): the events up to and including its own
+  // (split_at), its slot, and the bytes and count of the segment's own tensors up to it.
+  std::size_t split_at = 0;
+  std::int32_t split_slot = kNone;
+  std::uint64_t split_own_bytes = 0, split_own_count = 0;
+  // No in-place decision passed over a pinned input that it could have taken (same layout,
+  // allocated, not an output): with the inputs unpinned the segment makes the same calls.
+  bool unpinned_ok = true;
 };
 
 // A graph under construction plus the allocator running over it in segments.
@@ -179,6 +189,13 @@ class Graph {
 
   // Replays a script with the residual at `outside_offset`; returns the result's offset.
   std::uint64_t replay(const Script& sc, std::uint64_t outside_offset);
+  // Replays events [0, end) of a script with the graph inputs unpinned: each kUse consumes one of
+  // the input's n_children and frees it at zero (its last use). `end` = sc.events.size() or
+  // sc.split_at; returns the offset of slot `slot` (the result, or the split node).
+  std::uint64_t replay_unpinned(const Script& sc, std::uint64_t outside_offset, std::size_t end,
+                                std::int32_t slot);
+  // The node whose events end a script's first part (Script::split_at); kNone: none.
+  void set_split_node(std::int32_t t) noexcept { split_node_ = t; }
 
   // Residency: with tracking on, every allocation (replayed ones included) records the byte range
   // its tensor's wbytes cover; touched_pages() is the union of those ranges in pages of `page`
@@ -203,6 +220,7 @@ class Graph {
   std::vector<std::int32_t> nodes_;
   Script* rec_ = nullptr;
   std::int32_t rec_base_ = 0, rec_outside_ = kNone;
+  std::int32_t split_node_ = kNone;
   std::vector<std::uint64_t> replay_off_;
   std::size_t next_node_ = 0;
   std::uint64_t own_bytes_ = 0, own_count_ = 0;

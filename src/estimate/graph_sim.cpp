@@ -13,10 +13,15 @@
 // (1 for uniform stacks, the SWA pattern for iSWA models); once the state after layer k equals the
 // state after layer k - P, every later boundary in step with k repeats it and the high-water mark
 // cannot grow, so the simulation jumps to the tail: the last P layers (P + 1 when the last layer
-// breaks the period), which hold every input's last use and the output rows, run in full with the
-// output head. Inputs used across layers are held ("pinned") until the tail, where their
-// remaining uses are counted exactly. Without a period, or before the state repeats, every layer
-// is simulated. A uniform stack thus costs three layers per graph whatever its depth.
+// breaks the period), which hold every input's last use and the output rows. Inputs used across
+// layers are held ("pinned") until the tail, where their remaining uses are counted exactly. The
+// tail is replayed too where it can be: a recording notes each use of a pinned input (kUse) and
+// the events up to the attention output projection (wo), after which only the last layer
+// differs (it selects the output rows); the tail's layers replay their class's events with the
+// inputs unpinned (each freed at its last use, as ggml frees it), the last one up to wo, and only
+// its rest and the output head are built. Without a period, or before the state repeats, every
+// layer is simulated. A uniform stack thus builds one layer and a half per graph whatever its
+// depth.
 #include "estimate/graph_sim.h"
 
 #include <algorithm>
@@ -238,7 +243,11 @@ class Builder {
   }
 
   // One decoder layer (llama.cpp / bitnet.cpp / qwen3.cpp / gemma2.cpp / gemma3.cpp).
-  Ref layer(const Layer& L, const Ref& inpL, bool last) {
+  Ref layer(const Layer& L, const Ref& inpL, bool last) { return ffn_part(L, attn_part(L, inpL), inpL, last); }
+
+  // The layer up to and including the attention output projection (wo): the part every layer of
+  // a class builds alike, the last one included (it selects the output rows only after wo).
+  Ref attn_part(const Layer& L, const Ref& inpL) {
     CacheInputs c = L.swa && swa_.mask.id != kNone ? swa_ : base_;
     if (sp_.gpu) {  // this layer's own cache tensors, in its device's buffer
       c.k = external(kF16, {1, 1, 1, 1});
@@ -247,7 +256,6 @@ class Builder {
     }
     const std::uint64_t ns = sp_.n_stream;
     const std::int64_t nt = I(n_tok_);
-    Ref inpSA = inpL;
     Ref cur = norm_w(inpL);
     // build_qkv: separate Q, K, V matmuls (biases are in place), reshaped to heads.
     Ref Q = view(mul_mat(std::uint64_t{L.n_head} * L.hd_k, cur, 0), {L.hd_k, L.n_head, nt, 1});
@@ -297,6 +305,12 @@ class Builder {
     if (c.v_rot.id != kNone) cur = hadamard(cur, c.v_rot);
     if (r_.sub_norms) cur = norm_w(cur);
     cur = mul_mat(sp_.n_embd, cur, 3);  // wo
+    wo_ = cur.id;
+    return cur;
+  }
+
+  // The rest of the layer from wo's result `cur` and the layer's input (the residual) `inpSA`.
+  Ref ffn_part(const Layer& L, Ref cur, Ref inpSA, bool last) {
     if (last) {
       out_rows_from_ = static_cast<std::int32_t>(g_.size());
       cur = get_rows(cur, out_ids_);
@@ -360,6 +374,21 @@ class Builder {
     expand(cur);
   }
 
+  // wo's result in the layer attn_part built last.
+  std::int32_t wo() const noexcept { return wo_; }
+  // wo's result as a tensor already allocated at `offset` (its layer part replayed, not built):
+  // what ffn_part reads; never a node itself, its uses are counted when ffn_part's nodes expand.
+  Ref replayed_wo(std::uint64_t offset) {
+    const Ref r{g_.make(Op::kOther, kF32.size, kF32.id, {I(sp_.n_embd), I(n_tok_), 1, 1}), {I(sp_.n_embd), I(n_tok_), 1, 1},
+                kF32, false};
+    Tensor& t = g_[r.id];
+    t.visited = t.allocated = true;
+    t.offset = offset;
+    return r;
+  }
+  // Inputs the tail layers still use (unpin sets them to 0): `uses` more.
+  void add_uses(std::int32_t input, std::int32_t uses) { g_[input].n_children += uses; }
+
   // Residency: the token path's embeddings input is never set (ubatch.embd is null), and from
   // the last layer's output-row selection on every tensor has n_out rows, of which the serving
   // graphs write `serve` (ggml_gallocr_alloc_graph reuses this layout for every smaller graph of
@@ -389,6 +418,7 @@ class Builder {
   std::uint64_t n_tok_, n_out_;
   std::size_t il_ = 0;
   std::int32_t out_rows_from_ = kNone;
+  std::int32_t wo_ = kNone;
   Ref weight_, tokens_, embd_, pos_, out_ids_;
   CacheInputs base_, swa_;
 };
@@ -425,6 +455,28 @@ std::size_t class_period(const std::vector<Layer>& L) {
     if (ok) return p;
   }
   return 0;
+}
+
+// Whether the tail (layers tail..n-1) can be replayed from the class scripts: every class recorded
+// cleanly, and would make the same calls with the inputs unpinned; the last layer is of its
+// class (the period may break there), its script has the split at wo, and the residual is not
+// touched before it (the last layer reads it again after wo, to select its output rows).
+bool tail_replayable(const Params& sp, const std::array<galloc::Script, 8>& scripts, std::size_t P,
+                     std::size_t tail, bool replayable) {
+  const std::size_t n = sp.layers.size();
+  if (!replayable || P == 0 || tail == 0 || tail >= n || sp.every_layer) return false;
+  for (std::size_t c = 0; c < P; ++c)
+    if (!scripts[c].valid || !scripts[c].unpinned_ok) return false;
+  const std::size_t c_last = (n - 1) % P;
+  if (!(sp.layers[n - 1] == sp.layers[c_last])) return false;
+  const galloc::Script& last = scripts[c_last];
+  if (last.split_slot == kNone) return false;
+  for (std::size_t i = 0; i < last.split_at; ++i) {
+    const galloc::Event& e = last.events[i];
+    if (e.slot == galloc::kOutsideSlot || (e.kind == galloc::Event::kInplace && e.parent == galloc::kOutsideSlot))
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -472,6 +524,7 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
       const std::int32_t base = static_cast<std::int32_t>(g.size());
       const std::int32_t outside = inpL.id;
       inpL = b.layer(sp.layers[il], inpL, false);
+      g.set_split_node(b.wo());
       g.run_nodes_recording(scripts[c], base, outside);
       scripts[c].out_slot = inpL.id - base;
       replayable = replayable && scripts[c].valid;
@@ -499,12 +552,41 @@ GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64
   // The residual continues in the last built layer's result, now at the replayed offset.
   g[inpL.id].offset = resid;  // (unchanged when nothing was replayed)
   b.unpin();
+  const bool tail_replayed = il == tail && tail_replayable(sp, scripts, P, tail, replayable);
+  if (tail_replayed) {
+    // The tail replayed too (the inputs now unpinned): its layers but the last in full, the last
+    // up to wo; only the last layer's rest (output rows, FFN) and the head are built. Every use
+    // the replayed events make of an input is counted first, with the built part's, so that each
+    // input is freed at its last use as ggml frees it.
+    const std::size_t c_last = (n - 1) % P;
+    const galloc::Script& last = scripts[c_last];
+    const Ref wo = b.replayed_wo(0);
+    const Ref out = b.ffn_part(sp.layers[n - 1], wo, inpL, true);
+    auto count_uses = [&](const galloc::Script& sc, std::size_t end) {
+      for (std::size_t i = 0; i < end; ++i)
+        if (sc.events[i].kind == galloc::Event::kUse) b.add_uses(sc.events[i].parent, 1);
+    };
+    for (std::size_t j = tail; j + 1 < n; ++j) count_uses(scripts[j % P], scripts[j % P].events.size());
+    count_uses(last, last.split_at);
+    for (; il + 1 < n; ++il) {
+      const galloc::Script& sc = scripts[il % P];
+      resid = g.replay_unpinned(sc, resid, sc.events.size(), sc.out_slot);
+      extra_bytes += cls_bytes[il % P];
+      extra_count += cls_count[il % P];
+    }
+    g[wo.id].offset = g.replay_unpinned(last, resid, last.split_at, last.split_slot);
+    g[inpL.id].offset = resid;
+    extra_bytes += last.split_own_bytes;
+    extra_count += last.split_own_count;
+    inpL = out;
+    il = n;
+  }
   for (; il < n; ++il) inpL = b.layer(sp.layers[il], inpL, il + 1 == n);
   b.head(inpL);
   if (sp.track_touch) b.mark_written(sp.serve_outputs);
   g.run_nodes();
   return {g.allocator().max_size(), g.own_bytes() + extra_bytes, g.own_count() + extra_count,
-          n - skipped_layers, sp.track_touch ? g.touched_pages(kPage, kBufferBase) : 0};
+          n - skipped_layers, sp.track_touch ? g.touched_pages(kPage, kBufferBase) : 0, tail_replayed};
 }
 
 std::array<std::uint64_t, 2> simulate_graph_gpu(const Params& sp, std::uint64_t n_tokens,

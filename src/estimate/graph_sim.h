@@ -100,6 +100,7 @@ struct GraphResult {
   std::uint64_t own_count = 0;   // whole graph (skipped layers included), and their number
   std::uint64_t layers_run = 0;  // layers actually simulated (the rest repeated a state)
   std::uint64_t touched = 0;     // with track_touch: resident bytes of the buffer while serving
+  bool tail_replayed = false;    // the tail layers replayed (the last one up to wo), not built
 };
 // ggml_gallocr over the graph of one ubatch of n_tokens tokens and n_outputs logits rows.
 GraphResult simulate_graph(const Params& sp, std::uint64_t n_tokens, std::uint64_t n_outputs);

@@ -42,7 +42,7 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
     const char* arch;
     std::uint32_t swa_period;
   };
-  int jumped = 0;
+  int jumped = 0, tail_replayed = 0;
   for (const Case& c : {Case{"llama", 0}, Case{"bitnet", 0}, Case{"qwen3", 0}, Case{"qwen3moe", 0},
                         Case{"gemma2", 2}, Case{"gemma3", 6}})
     for (std::uint32_t n_layer : {3u, 7u, 16u, 27u, 40u})
@@ -65,12 +65,16 @@ TEST(GraphSim, PeriodicityJumpEqualsEveryLayer) {
             EXPECT_LE(fast.touched, full.max_size + 4096) << c.arch;
             EXPECT_EQ(full.layers_run, n_layer);
             jumped += fast.layers_run < n_layer;
-            // A uniform stack repeats after two layers: two, then the last one.
+            tail_replayed += fast.tail_replayed;
+            EXPECT_FALSE(full.tail_replayed);
+            // A uniform stack repeats after two layers: two, then the last one, replayed up to wo.
             if (c.swa_period == 0 && n_layer >= 16) {
               EXPECT_LE(fast.layers_run, 3u) << c.arch;
+              EXPECT_TRUE(fast.tail_replayed) << c.arch << " n_layer " << n_layer;
             }
           }
   EXPECT_GT(jumped, 100);
+  EXPECT_GT(tail_replayed, 100);
 }
 
 // Residency: with last-token logits the reserved logits rows are never written; asking for every
