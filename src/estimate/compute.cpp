@@ -156,7 +156,12 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
       one_gpu = p.gpu_of(il) < 0 || p.gpu_of(il) == static_cast<int>(p.out_gpu);
     const bool partial = !p.layer_on_gpu(0) || !p.layer_on_gpu(m.n_layer);
     std::optional<std::array<std::uint64_t, 2>> sim;
-    if (corrected && one_gpu && (partial || w.host_matmul_in_gpu_layer)) sim = gsim::simulate_reserve_gpu(p);
+    // The closed forms stand in only for partial offload of runnable weights (within 3 %); weights
+    // CUDA cannot run inside offloaded layers are always simulated (the closed form was +17 %).
+    if (corrected && one_gpu && (partial || w.host_matmul_in_gpu_layer)) {
+      if (p.simulate_compute || w.host_matmul_in_gpu_layer) sim = gsim::simulate_reserve_gpu(p);
+      else p.compute_closed_form = true;
+    }
     if (sim) host = B((*sim)[1]) + (pipeline ? B(kSchedMaxCopies - 1) * (caches + B(12) * n_ub) : B(0));
     BITNET_TRY(push(Seg::kActivations, "compute_buffer", "cpu", MemoryKind::kPinned, host, host,
                     formula_basis, sim ? "ggml_backend_sched split + ggml_gallocr simulated "

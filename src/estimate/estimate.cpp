@@ -24,6 +24,7 @@ Result<DetailedMemoryRequirements> estimate_core(const ModelStructureInfo& m,
   // moves them out of the terms.
   assemble(p, terms, d, cfg.detailed_breakdown || cfg.suggestions);
   d.config = p.rc;
+  d.compute_closed_form = p.compute_closed_form;
   return d;
 }
 

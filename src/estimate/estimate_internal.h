@@ -68,6 +68,8 @@ struct Plan {
   std::uint32_t n_threads = 1;
   std::optional<std::uint64_t> measured_base;  // RSS of this process before an in-process load
   std::vector<std::string> warnings;
+  bool simulate_compute = true;              // MemoryAnalysisConfig::simulate_compute
+  mutable bool compute_closed_form = false;  // set by activation_terms when it skipped the simulation
 
   bool layer_on_gpu(std::int64_t il) const noexcept {
     return gpu_build && il >= static_cast<std::int64_t>(i_gpu_start);

@@ -50,6 +50,7 @@ Result<Plan> resolve_plan(const ModelStructureInfo& m, const TensorDigest& diges
   Plan p;
   p.m = &m;
   p.digest = &digest;
+  p.simulate_compute = cfg.simulate_compute;
   const RuntimeConfig& rt = cfg.runtime;
   p.prof = find_runtime_profile(rt.runtime);
   if (p.prof == nullptr)

@@ -137,10 +137,13 @@ MemoryAnalysisConfig Planner::base_config(const Knobs& k, std::uint32_t n_ctx, s
 Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
                                            const std::vector<std::uint32_t>& split) {
   const std::vector<std::uint32_t> key_split = n_gpus_ > 1 ? split : std::vector<std::uint32_t>{};
-  const auto key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
-                                   static_cast<int>(k.flash_attn), n_ctx, ngl, key_split);
+  const EvalKey key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
+                                      static_cast<int>(k.flash_attn), n_ctx, ngl, key_split);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
+  if (fast_)
+    if (auto it = fast_cache_.find(key); it != fast_cache_.end()) return &it->second;
   MemoryAnalysisConfig cfg = base_config(k, n_ctx, n_gpus_ > 0 ? static_cast<std::int32_t>(ngl) : 0);
+  cfg.simulate_compute = !fast_;
   if (n_gpus_ == 1) cfg.gpu_name = budget_[1].name;
   if (n_gpus_ > 1) {
     // The split as llama.cpp's -ts: layer counts are proportions that give exactly these counts.
@@ -169,7 +172,24 @@ Result<const Planner::Eval*> Planner::eval(const Knobs& k, std::uint32_t n_ctx, 
     for (const DeviceUsage& u : d.devices) e.used.push_back(u.peak_bytes);
   }
   e.config = d.config;
+  // Where no closed form stood in, the answer is the exact one.
+  if (d.compute_closed_form) return &fast_cache_.emplace(key, std::move(e)).first->second;
   return &cache_.emplace(key, std::move(e)).first->second;
+}
+
+Result<MaxSolve> Planner::solve(std::int64_t lo, std::int64_t hi, const std::function<Result<Usage>(std::int64_t)>& f,
+                                const std::vector<std::uint64_t>& budget, bool from_below) {
+  // f may itself solve (split_for inside a usage): each mode is restored on the way out.
+  auto in_mode = [this, &f](bool fast, std::int64_t x) -> Result<Usage> {
+    const bool saved = fast_;
+    fast_ = fast;
+    Result<Usage> u = f(x);
+    fast_ = saved;
+    return u;
+  };
+  return solve_max_verified(
+      lo, hi, [&](std::int64_t x) { return in_mode(false, x); }, [&](std::int64_t x) { return in_mode(true, x); },
+      budget, from_below);
 }
 
 Result<const Planner::UnitProbe*> Planner::probe(const Knobs& k) {
@@ -230,6 +250,10 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
   std::uint32_t placed = 0;
   for (std::size_t jj = n_gpus_; jj-- > 1;) {
     if (placed >= ngl) break;
+    const auto none_key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
+                                          static_cast<int>(k.flash_attn), ngl, jj, placed);
+    if (const auto it = no_layer_from_.find(none_key); it != no_layer_from_.end() && n_ctx >= it->second)
+      continue;  // split[jj] stays 0
     auto f = [&](std::int64_t s) -> Result<Usage> {
       std::vector<std::uint32_t> trial = split;
       trial[jj] = static_cast<std::uint32_t>(s);
@@ -245,8 +269,12 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     // is the output layer), so the line starts at 1; when even 1 does not fit, the GPU takes none.
     // From below: the top of this search puts every remaining layer on this GPU, a one-GPU
     // placement (with partial offload, the costly scheduler simulation) the answer rarely is.
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(1, ngl - placed, f, only, /*from_below=*/true));
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(1, ngl - placed, f, only, /*from_below=*/true));
     split[jj] = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
+    if (!m.x) {
+      auto& from = no_layer_from_.try_emplace(none_key, n_ctx).first->second;
+      from = std::min(from, n_ctx);
+    }
     placed += split[jj];
   }
   // What the others do not hold lands on GPU 0 (so flags and usage say the same, over budget there).
@@ -348,7 +376,7 @@ Result<Planner::Option> Planner::best_context(const Knobs& k, std::uint32_t ngl,
     BITNET_ASSIGN_OR_RETURN(const std::vector<std::uint32_t> split, split_for(k, n_ctx, ngl));
     return usage(Placement{k, n_ctx, ngl, split});
   };
-  BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(std::min<std::int64_t>(x_lo, x_hi), x_hi, f, budget_bytes_));
+  BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(std::min<std::int64_t>(x_lo, x_hi), x_hi, f, budget_bytes_));
   const std::int64_t x = m.x.value_or(std::min<std::int64_t>(x_lo, x_hi));
   o.placement = Placement{k, static_cast<std::uint32_t>(x * unit), ngl, {}};
   BITNET_ASSIGN_OR_RETURN(o.placement.split, split_for(k, o.placement.n_ctx, ngl));
@@ -383,17 +411,23 @@ Result<Planner::Option> Planner::best_context_split(const Knobs& k, std::uint32_
     o.limited_by = limiter(o.used);
     return o;
   }
-  // (1) The GPUs pooled: [host, sum of GPUs] against [host budget, sum of GPU budgets].
+  // (1) The GPUs that hold layers at the floor pooled: [host, their sum] against [host budget, the
+  // sum of their budgets]. A GPU without a layer at the floor holds none at any larger context
+  // (each GPU's share only shrinks as the context grows), so its spare budget is no room for
+  // the others: pooling it in would only loosen the bound (three GPUs, two of them too small for
+  // a layer: 45056 cells against an answer of 5632, four more simulations per KV type).
   {
     std::uint64_t pooled_budget = 0;
-    for (std::size_t j = 1; j < budget_bytes_.size(); ++j) pooled_budget += budget_bytes_[j];
+    for (std::size_t j = 1; j < budget_bytes_.size(); ++j)
+      if (split[j - 1] > 0) pooled_budget += budget_bytes_[j];
     auto pooled = [&](std::int64_t xx) -> Result<Usage> {
       BITNET_ASSIGN_OR_RETURN(const Usage u, at(xx, split));
       std::uint64_t sum = 0;
-      for (std::size_t j = 1; j < u.size(); ++j) sum += u[j];
+      for (std::size_t j = 1; j < u.size(); ++j)
+        if (split[j - 1] > 0) sum += u[j];
       return Usage{u[0], sum};
     };
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x_lo, x_hi, pooled, {budget_bytes_[0], pooled_budget}));
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(x_lo, x_hi, pooled, {budget_bytes_[0], pooled_budget}));
     x = m.x.value_or(x_lo);
   }
   // (2) Down the staircase.
@@ -413,7 +447,7 @@ Result<Planner::Option> Planner::best_context_split(const Knobs& k, std::uint32_
       std::vector<std::uint64_t> only(1 + n_gpus_, kUnbounded);
       only[1 + j] = budget_bytes_[1 + j];
       auto f = [&](std::int64_t xx) { return at(xx, more); };
-      BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x_lo, x - 1, f, only));
+      BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(x_lo, x - 1, f, only));
       if (m.x) next = std::max(next, *m.x);
     }
     x = next;
@@ -428,7 +462,7 @@ Result<Planner::Option> Planner::best_context_split(const Knobs& k, std::uint32_
       break;
     }
     auto f = [&](std::int64_t xx) { return at(xx, s1); };
-    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(x + 1, x_hi, f, budget_bytes_));
+    BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(x + 1, x_hi, f, budget_bytes_));
     x = m.x.value_or(x + 1);
     split = std::move(s1);
     used = m.at_x;
@@ -450,7 +484,7 @@ Result<Planner::Option> Planner::best_layers(const Knobs& k, std::uint32_t n_ctx
     BITNET_ASSIGN_OR_RETURN(const std::vector<std::uint32_t> split, split_for(k, n_ctx, ngl));
     return usage(Placement{k, n_ctx, ngl, split});
   };
-  BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve_max(0, n, f, gpu_only));
+  BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(0, n, f, gpu_only));
   const std::uint32_t ngl = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
   o.placement = Placement{k, n_ctx, ngl, {}};
   BITNET_ASSIGN_OR_RETURN(o.placement.split, split_for(k, n_ctx, ngl));

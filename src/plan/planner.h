@@ -68,8 +68,14 @@ class Planner {
     ResolvedConfig config;
   };
   MemoryAnalysisConfig base_config(const Knobs& k, std::uint32_t n_ctx, std::int32_t ngl) const;
+  // One placement's usage: the engine's exact answer, or while a search probes (fast_), its
+  // closed-form compute buffers where it would simulate the scheduler (simulate_compute off).
   Result<const Eval*> eval(const Knobs& k, std::uint32_t n_ctx, std::uint32_t ngl,
                            const std::vector<std::uint32_t>& split);
+  // solve_max over f, searched with the engine's closed forms and proven with its simulation
+  // (solve_max_verified): every answer, and the step beyond it, is exact.
+  Result<MaxSolve> solve(std::int64_t lo, std::int64_t hi, const std::function<Result<Usage>(std::int64_t)>& f,
+                         const std::vector<std::uint64_t>& budget, bool from_below = false);
   Result<std::vector<Knobs>> ladder(bool quantized_kv);
   std::uint32_t ctx_cap(std::uint32_t unit) const;
 
@@ -94,7 +100,10 @@ class Planner {
   std::uint32_t engine_calls_ = 0;
   std::uint32_t threads_ = 0;
   std::vector<std::string> skipped_;  // rungs the runtime refuses
-  std::map<std::tuple<int, int, int, std::uint32_t, std::uint32_t, std::vector<std::uint32_t>>, Eval> cache_;
+  using EvalKey = std::tuple<int, int, int, std::uint32_t, std::uint32_t, std::vector<std::uint32_t>>;
+  std::map<EvalKey, Eval> cache_;       // exact
+  std::map<EvalKey, Eval> fast_cache_;  // closed-form compute buffers (differing from cache_)
+  bool fast_ = false;                   // eval() answers from the closed forms (inside solve())
   struct UnitProbe {
     std::optional<Error> error;  // the runtime refuses these knobs (e.g. no flash attention)
     std::uint32_t unit = 0;
@@ -102,6 +111,10 @@ class Planner {
   };
   Result<const UnitProbe*> probe(const Knobs& k);
   std::map<std::tuple<int, int, int>, UnitProbe> unit_cache_;
+  // split_for: the least context at which a GPU could not take even one layer (knobs, -ngl, the
+  // GPU, the layers placed above it). Its usage only grows with the context, so at any larger
+  // context it takes none either, without two more estimates.
+  std::map<std::tuple<int, int, int, std::uint32_t, std::size_t, std::uint32_t>, std::uint32_t> no_layer_from_;
 };
 
 // Budgets for an inventory: host first, then each GPU; usable minus the reserve.

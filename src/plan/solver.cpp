@@ -146,4 +146,62 @@ Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
   return r;
 }
 
+Result<MaxSolve> solve_max_verified(std::int64_t lo, std::int64_t hi,
+                                    const std::function<Result<Usage>(std::int64_t)>& f,
+                                    const std::function<Result<Usage>(std::int64_t)>& fast,
+                                    const std::vector<std::uint64_t>& budget, bool from_below) {
+  if (hi < lo) hi = lo;
+  BITNET_ASSIGN_OR_RETURN(const MaxSolve guess, solve_max(lo, hi, fast, budget, from_below));
+  MaxSolve r;
+  r.evaluations = guess.evaluations;
+  std::int64_t x = guess.x.value_or(lo);
+  BITNET_ASSIGN_OR_RETURN(Usage u, f(x));
+  ++r.evaluations;
+  constexpr int kSteps = 2;  // the approximation is within a unit or two of the answer
+  if (usage_fits(u, budget)) {
+    // Up while x + 1 fits too.
+    for (int step = 0; x < hi; ++step) {
+      if (step == kSteps) {
+        BITNET_ASSIGN_OR_RETURN(MaxSolve rest, solve_max(x, hi, f, budget));
+        rest.evaluations += r.evaluations;
+        return rest;
+      }
+      BITNET_ASSIGN_OR_RETURN(Usage un, f(x + 1));
+      ++r.evaluations;
+      if (!usage_fits(un, budget)) {
+        r.x = x;
+        r.at_x = std::move(u);
+        r.at_next = std::move(un);
+        return r;
+      }
+      ++x;
+      u = std::move(un);
+    }
+    r.x = hi;  // bounded by hi
+    r.at_x = std::move(u);
+    return r;
+  }
+  // Down until something fits (lo not fitting: none does).
+  for (int step = 0; x > lo; ++step) {
+    if (step == kSteps) {
+      BITNET_ASSIGN_OR_RETURN(MaxSolve rest, solve_max(lo, x - 1, f, budget));
+      rest.evaluations += r.evaluations;
+      if (rest.x && !rest.at_next && *rest.x == x - 1) rest.at_next = std::move(u);  // x was over
+      return rest;
+    }
+    BITNET_ASSIGN_OR_RETURN(Usage ub, f(x - 1));
+    ++r.evaluations;
+    if (usage_fits(ub, budget)) {
+      r.x = x - 1;
+      r.at_x = std::move(ub);
+      r.at_next = std::move(u);
+      return r;
+    }
+    --x;
+    u = std::move(ub);
+  }
+  r.at_x = std::move(u);  // lo does not fit
+  return r;
+}
+
 }  // namespace bitnet::detail

@@ -35,4 +35,13 @@ Result<MaxSolve> solve_max(std::int64_t lo, std::int64_t hi,
                            const std::function<Result<Usage>(std::int64_t)>& f,
                            const std::vector<std::uint64_t>& budget, bool from_below = false);
 
+// The same answer, searched on a cheaper approximation `fast` of f (within a few percent) and
+// proven on f: f at the approximate answer x and at x + 1, stepping one unit at a time while
+// they disagree with it (after two steps, solve_max on f over what is left). The result's usages
+// are f's; `fast` only decides where to look.
+Result<MaxSolve> solve_max_verified(std::int64_t lo, std::int64_t hi,
+                                    const std::function<Result<Usage>(std::int64_t)>& f,
+                                    const std::function<Result<Usage>(std::int64_t)>& fast,
+                                    const std::vector<std::uint64_t>& budget, bool from_below = false);
+
 }  // namespace bitnet::detail
