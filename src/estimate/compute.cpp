@@ -191,14 +191,14 @@ Status activation_terms(const Plan& p, const WeightsResult& w, std::vector<Term>
       // attention over its layers' cells or the FFN phase (the bound the host form uses).
       bool layers = false, attn = false;
       std::uint64_t kv_j = 0;
-      for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-        if (p.gpu_of(il) != static_cast<int>(j)) continue;
-        layers = true;
-        const LayerInfo L = layer_at(m, il);
-        if (L.kind != LayerKind::kAttention) continue;
-        attn = true;
-        kv_j = std::max(kv_j, attn_cells(p, L));
-      }
+      for (const LayerRun& run : p.digest->layer_runs)
+        for (std::uint32_t il = run.first; il < run.first + run.count; ++il) {
+          if (p.gpu_of(il) != static_cast<int>(j)) continue;
+          layers = true;
+          if (run.info.kind != LayerKind::kAttention) continue;
+          attn = true;
+          kv_j = std::max(kv_j, attn_cells(p, run.info));
+        }
       if (!layers) continue;
       const B dev = copies * split_inputs + max(attn && !fa ? attn_dev(B(kv_j)) : B(0), ffn);
       BITNET_TRY(push(Seg::kActivations, "compute_buffer", p.gpu_devs[j], MemoryKind::kDevice, dev,

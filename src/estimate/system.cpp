@@ -2,6 +2,7 @@
 // per-tensor host objects, graph metadata, the GGUF metadata load transient, and on a GPU the CUDA
 // context, cuBLAS workspaces and the CUDA memory pool (src/tables/device_overheads.cpp).
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <set>
 #include <string>
@@ -26,10 +27,30 @@ std::uint64_t malloc_chunk(std::uint64_t n) { return std::max<std::uint64_t>(32,
 // libstdc++ std::string: up to 15 characters inline (SSO); a copy of a longer one allocates len + 1.
 std::uint64_t string_heap(std::uint64_t len) { return len <= 15 ? 0 : malloc_chunk(len + 1); }
 
+std::string_view intern_slow(std::string_view a, std::string_view b);
+
 // A composed source (a mechanism plus a table row's reference) as static text: MemoryPart::source
 // points at static storage. The set is bounded (a few mechanisms x the overhead table's rows), so
 // each distinct text is kept once for the life of the program.
 std::string_view intern(std::string_view a, std::string_view b) {
+  // Both halves are static text, so their addresses name the pair: a thread's last few pairs are
+  // answered without the lock or a string compare.
+  struct Seen {
+    const char *a, *b;
+    std::size_t na, nb;
+    std::string_view s;
+  };
+  thread_local std::array<Seen, 16> seen{};
+  thread_local std::size_t next = 0;
+  for (const Seen& e : seen)
+    if (e.a == a.data() && e.b == b.data() && e.na == a.size() && e.nb == b.size() && !e.s.empty()) return e.s;
+  const std::string_view s = intern_slow(a, b);
+  seen[next] = {a.data(), b.data(), a.size(), b.size(), s};
+  next = (next + 1) % seen.size();
+  return s;
+}
+
+std::string_view intern_slow(std::string_view a, std::string_view b) {
   static std::mutex mu;
   static std::set<std::string, std::less<>> pool;
   thread_local std::string key;  // reused: a lookup of a known text allocates nothing
@@ -185,12 +206,15 @@ Status system_terms(const Plan& p, const WeightsResult& w, std::vector<Term>& ou
     const std::size_t n = p.n_gpus();
     std::vector<std::uint64_t> n_kv(n, 0);
     std::vector<bool> attn(n, false);
-    for (std::uint32_t il = 0; il < m.n_layer; ++il) {
-      const int j = p.gpu_of(il);
-      const LayerInfo L = layer_at(m, il);
-      if (j < 0 || L.kind != LayerKind::kAttention) continue;
-      attn[static_cast<std::size_t>(j)] = true;
-      n_kv[static_cast<std::size_t>(j)] = std::max(n_kv[static_cast<std::size_t>(j)], attn_cells(p, L));
+    for (const LayerRun& run : p.digest->layer_runs) {
+      const LayerInfo& L = run.info;
+      if (L.kind != LayerKind::kAttention) continue;
+      for (std::uint32_t il = run.first; il < run.first + run.count; ++il) {
+        const int j = p.gpu_of(il);
+        if (j < 0) continue;
+        attn[static_cast<std::size_t>(j)] = true;
+        n_kv[static_cast<std::size_t>(j)] = std::max(n_kv[static_cast<std::size_t>(j)], attn_cells(p, L));
+      }
     }
     const bool attn_on_gpu = std::find(attn.begin(), attn.end(), true) != attn.end();
     for (std::size_t j = 0; j < n; ++j) {
