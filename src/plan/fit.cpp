@@ -251,9 +251,12 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
   for (std::size_t jj = n_gpus_; jj-- > 1;) {
     if (placed >= ngl) break;
     const auto none_key = std::make_tuple(static_cast<int>(k.type_k), static_cast<int>(k.type_v),
-                                          static_cast<int>(k.flash_attn), ngl, jj, placed);
-    if (const auto it = no_layer_from_.find(none_key); it != no_layer_from_.end() && n_ctx >= it->second)
-      continue;  // split[jj] stays 0
+                                          static_cast<int>(k.flash_attn), jj, placed);
+    if (const auto it = no_layer_.find(none_key); it != no_layer_.end()) {
+      const bool none = std::any_of(it->second.begin(), it->second.end(),
+                                    [&](const auto& at) { return at.first <= ngl && at.second <= n_ctx; });
+      if (none) continue;  // split[jj] stays 0
+    }
     auto f = [&](std::int64_t s) -> Result<Usage> {
       std::vector<std::uint32_t> trial = split;
       trial[jj] = static_cast<std::uint32_t>(s);
@@ -271,10 +274,7 @@ Result<std::vector<std::uint32_t>> Planner::split_for(const Knobs& k, std::uint3
     // placement (with partial offload, the costly scheduler simulation) the answer rarely is.
     BITNET_ASSIGN_OR_RETURN(const MaxSolve m, solve(1, ngl - placed, f, only, /*from_below=*/true));
     split[jj] = m.x ? static_cast<std::uint32_t>(*m.x) : 0;
-    if (!m.x) {
-      auto& from = no_layer_from_.try_emplace(none_key, n_ctx).first->second;
-      from = std::min(from, n_ctx);
-    }
+    if (!m.x && ngl - placed > 1) no_layer_[none_key].emplace_back(ngl, n_ctx);
     placed += split[jj];
   }
   // What the others do not hold lands on GPU 0 (so flags and usage say the same, over budget there).

@@ -111,10 +111,14 @@ class Planner {
   };
   Result<const UnitProbe*> probe(const Knobs& k);
   std::map<std::tuple<int, int, int>, UnitProbe> unit_cache_;
-  // split_for: the least context at which a GPU could not take even one layer (knobs, -ngl, the
-  // GPU, the layers placed above it). Its usage only grows with the context, so at any larger
-  // context it takes none either, without two more estimates.
-  std::map<std::tuple<int, int, int, std::uint32_t, std::size_t, std::uint32_t>, std::uint32_t> no_layer_from_;
+  // split_for: where a GPU could not take even one layer (per knobs, GPU and layers placed above
+  // it: the -ngl and context of each such answer). Its usage with one layer only grows with the
+  // context and with -ngl (more offloaded layers: pipeline copies at full offload, a cuBLAS GEMM
+  // weight anywhere), so at a larger context and -ngl it takes none either, without two more
+  // estimates. Kept only where another GPU held layers in that trial (alone on the GPUs, the
+  // partial-offload simulation decides, which this ordering does not cover).
+  std::map<std::tuple<int, int, int, std::size_t, std::uint32_t>, std::vector<std::pair<std::uint32_t, std::uint32_t>>>
+      no_layer_;
 };
 
 // Budgets for an inventory: host first, then each GPU; usable minus the reserve.
