@@ -215,33 +215,16 @@ void Graph::run_nodes_recording(Script& rec, std::int32_t base, std::int32_t out
 }
 
 std::uint64_t Graph::replay(const Script& sc, std::uint64_t outside_offset) {
-  replay_off_.resize(static_cast<std::size_t>(sc.n_slots));
-  auto off = [&](std::int32_t slot) -> std::uint64_t& {
-    return slot == kOutsideSlot ? outside_offset : replay_off_[static_cast<std::size_t>(slot)];
-  };
-  for (const Event& e : sc.events) {
-    switch (e.kind) {
-      case Event::kAlloc:
-        off(e.slot) = alloc_.alloc(e.size);
-        // Replayed layers are never the last one: their tensors are written whole.
-        if (track_) touched_.push_back({off(e.slot), off(e.slot) + e.size});
-        break;
-      case Event::kInplace:
-        off(e.slot) = off(e.parent);
-        if (e.surplus > 0) alloc_.free(off(e.parent) + e.size, e.surplus);
-        break;
-      case Event::kFree:
-        alloc_.free(off(e.slot), e.size);
-        break;
-      case Event::kUse:
-        break;  // the input is pinned: freed in the tail
-    }
-  }
-  return off(sc.out_slot);
+  return replay_events(sc, outside_offset, sc.events.size(), sc.out_slot, false);
 }
 
 std::uint64_t Graph::replay_unpinned(const Script& sc, std::uint64_t outside_offset, std::size_t end,
                                      std::int32_t slot) {
+  return replay_events(sc, outside_offset, end, slot, true);
+}
+
+std::uint64_t Graph::replay_events(const Script& sc, std::uint64_t outside_offset, std::size_t end,
+                                   std::int32_t slot, bool unpinned) {
   replay_off_.resize(static_cast<std::size_t>(sc.n_slots));
   auto off = [&](std::int32_t s) -> std::uint64_t& {
     return s == kOutsideSlot ? outside_offset : replay_off_[static_cast<std::size_t>(s)];
@@ -251,6 +234,7 @@ std::uint64_t Graph::replay_unpinned(const Script& sc, std::uint64_t outside_off
     switch (e.kind) {
       case Event::kAlloc:
         off(e.slot) = alloc_.alloc(e.size);
+        // Replayed tensors are written whole (the last layer's output rows are always built).
         if (track_) touched_.push_back({off(e.slot), off(e.slot) + e.size});
         break;
       case Event::kInplace:
@@ -261,6 +245,7 @@ std::uint64_t Graph::replay_unpinned(const Script& sc, std::uint64_t outside_off
         alloc_.free(off(e.slot), e.size);
         break;
       case Event::kUse: {
+        if (!unpinned) break;  // the input is pinned: freed in the tail
         Tensor& in = (*this)[e.parent];
         if (--in.n_children == 0 && in.allocated) free_tensor(e.parent);
         break;

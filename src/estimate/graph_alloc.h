@@ -214,6 +214,8 @@ class Graph {
   bool same_layout(const Tensor& a, const Tensor& b) const noexcept;
 
   void record(Event e);
+  std::uint64_t replay_events(const Script& sc, std::uint64_t outside_offset, std::size_t end, std::int32_t slot,
+                              bool unpinned);
   DynAlloc& alloc_of(const Tensor& t) { return t.be == 0 ? gpu_alloc_ : alloc_; }
 
   std::vector<Tensor> t_;
