@@ -349,7 +349,8 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
       if (s != kNone && be_of(s) == -1) (*this)[s].be = t.be;
   }
   // Pass 5: splits and copies. order: per split, (dependency, copy) per input, then its nodes.
-  std::vector<std::int32_t> order;
+  thread_local std::vector<std::int32_t> order;  // storage kept across simulations
+  order.clear();
   order.reserve(nodes_.size() * 2);
   struct CopyKey {
     std::uint64_t bytes;
@@ -363,7 +364,9 @@ void Graph::schedule(bool op_offload, std::array<std::uint64_t, 2>& sizes) {
   thread_local std::vector<std::int32_t> copy_head;
   copies.clear();
   copy_head.assign(size(), kNone);
-  std::vector<std::int32_t> split_nodes, split_inputs;  // the open split
+  thread_local std::vector<std::int32_t> split_nodes, split_inputs;  // the open split
+  split_nodes.clear();
+  split_inputs.clear();
   std::int8_t cur = nodes_.empty() ? kCpu : (*this)[nodes_[0]].be;
   auto flush = [&]() {
     for (std::size_t k = 0; k < split_inputs.size(); k += 2) {
