@@ -49,6 +49,18 @@ void check_solver(const std::function<Usage(std::int64_t)>& f, std::int64_t lo, 
   EXPECT_LE(r->evaluations, max_evals);
 }
 
+// Shapes the memory engine's equations take: a line (KV), a constant then a steeper line
+// (compute: max(logits, attention) on top of KV), and steps with plateaus.
+Usage lin(std::int64_t x) { return Usage{1000 + 7 * static_cast<std::uint64_t>(x)}; }
+Usage cmp(std::int64_t x) {
+  const auto u = static_cast<std::uint64_t>(x);
+  return Usage{12 * u + std::max<std::uint64_t>(5000, 40 * u)};
+}
+Usage steps(std::int64_t x) {
+  const auto u = static_cast<std::uint64_t>(x);
+  return Usage{(u / 17) * 1000 + u / 5};
+}
+
 }  // namespace
 
 TEST(PlanSolver, LinearIsSolvedInAFewEvaluations) {
@@ -103,15 +115,6 @@ TEST(PlanSolver, StepsAndPlateausTerminate) {
 // from_below (the split search): the same answers on the same shapes, and on a line whose top
 // end is a costlier regime the top is never evaluated unless the answer is near it.
 TEST(PlanSolver, FromBelowGivesTheSameAnswers) {
-  auto lin = [](std::int64_t x) { return Usage{1000 + 7 * static_cast<std::uint64_t>(x)}; };
-  auto cmp = [](std::int64_t x) {
-    const auto u = static_cast<std::uint64_t>(x);
-    return Usage{12 * u + std::max<std::uint64_t>(5000, 40 * u)};
-  };
-  auto steps = [](std::int64_t x) {
-    const auto u = static_cast<std::uint64_t>(x);
-    return Usage{(u / 17) * 1000 + u / 5};
-  };
   for (std::uint64_t b = 200; b < 12000; b += 377) {
     check_solver(lin, 1, 1000, {b}, 16, true);
     check_solver(cmp, 1, 1000, {b}, 18, true);
@@ -135,15 +138,6 @@ TEST(PlanSolver, FromBelowGivesTheSameAnswers) {
 // (a few percent off either way, far off, constant), with f's usages at x and x + 1; a close
 // approximation costs f only the two evaluations that prove the answer.
 TEST(PlanSolver, VerifiedAnswersAreTheExactOnes) {
-  auto lin = [](std::int64_t x) { return Usage{1000 + 7 * static_cast<std::uint64_t>(x)}; };
-  auto cmp = [](std::int64_t x) {
-    const auto u = static_cast<std::uint64_t>(x);
-    return Usage{12 * u + std::max<std::uint64_t>(5000, 40 * u)};
-  };
-  auto steps = [](std::int64_t x) {
-    const auto u = static_cast<std::uint64_t>(x);
-    return Usage{(u / 17) * 1000 + u / 5};
-  };
   struct Approx {
     double scale;
     std::uint64_t offset;
